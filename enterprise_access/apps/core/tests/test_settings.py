@@ -1,0 +1,45 @@
+"""The production settings refuse to start without their required environment."""
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+REQUIRED = {
+    "SECRET_KEY": "x",
+    "DATABASE_URL": "mysql://root@127.0.0.1:3306/enterprise_access",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ENTERPRISE_SUBSIDY_URL": "http://subsidy.invalid",
+    "ENTERPRISE_CATALOG_URL": "http://catalog.invalid",
+    "LMS_URL": "http://lms.invalid",
+    "BACKEND_SERVICE_EDX_OAUTH2_KEY": "key",
+    "BACKEND_SERVICE_EDX_OAUTH2_SECRET": "secret",
+    "JWT_ISSUER": "http://lms.invalid/oauth2",
+    "JWT_AUDIENCE": "enterprise-access",
+    "JWT_PUBLIC_SIGNING_JWK_SET": '{"keys": []}',
+}
+
+
+def _load_production_settings(env):
+    clean = {k: v for k, v in os.environ.items() if k not in REQUIRED}
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "enterprise_access.settings.production"
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.LMS_URL)"],
+        cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_production_settings_load_with_everything_set():
+    result = _load_production_settings(REQUIRED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "http://lms.invalid"
+
+
+def test_each_missing_production_setting_is_named():
+    for name in ("DATABASE_URL", "REDIS_URL", "ENTERPRISE_SUBSIDY_URL", "BACKEND_SERVICE_EDX_OAUTH2_SECRET",
+                 "JWT_PUBLIC_SIGNING_JWK_SET"):
+        env = {k: v for k, v in REQUIRED.items() if k != name}
+        result = _load_production_settings(env)
+        assert result.returncode != 0
+        assert f"The environment variable {name} is required" in result.stderr

@@ -1,0 +1,157 @@
+"""
+Settings shared by every environment.
+
+Environment-specific modules (``local``, ``test``, ``production``) import everything from here and
+override only what differs. Nothing in this module reads secrets; ``production`` reads those from
+the environment and refuses to start without them.
+"""
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+SECRET_KEY = "override-me"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "simple_history",
+    "enterprise_access.apps.core",
+    "enterprise_access.apps.content_assignments",
+    "enterprise_access.apps.subsidy_access_policy",
+    "enterprise_access.apps.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "enterprise_access.urls"
+WSGI_APPLICATION = "enterprise_access.wsgi.application"
+AUTH_USER_MODEL = "core.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# ---------------------------------------------------------------------------------------------
+# Upstream services. Base URLs are the service roots; each client appends the contract's paths.
+# ---------------------------------------------------------------------------------------------
+ENTERPRISE_SUBSIDY_URL = "http://127.0.0.1:18270/subsidy"
+ENTERPRISE_CATALOG_URL = "http://127.0.0.1:18270/catalog"
+LMS_URL = "http://127.0.0.1:18270/lms"
+# OAuth2 root of the LMS; the client appends ``/access_token``.
+OAUTH2_PROVIDER_URL = "http://127.0.0.1:18270/lms/oauth2"
+BACKEND_SERVICE_EDX_OAUTH2_KEY = "enterprise-access-backend-service-key"
+BACKEND_SERVICE_EDX_OAUTH2_SECRET = "enterprise-access-backend-service-secret"
+
+# (connect, read) timeouts in seconds for every upstream call. Unlike the upstream consumer, no
+# call goes out without one: a hung upstream must become a prompt 503, not a hung worker.
+UPSTREAM_CONNECT_TIMEOUT = 3.05
+UPSTREAM_READ_TIMEOUT = 10.0
+
+# Short-lived caches of stable upstream reads (seconds). can_redeem and writes are never cached.
+CONTENT_METADATA_CACHE_TIMEOUT = 300
+CATALOG_CONTAINS_CACHE_TIMEOUT = 300
+ENTERPRISE_USER_RECORD_CACHE_TIMEOUT = 300
+ENTERPRISE_CUSTOMER_CACHE_TIMEOUT = 300
+
+# ---------------------------------------------------------------------------------------------
+# The policy lock: held while a redemption checks and spends a policy's funds.
+# ---------------------------------------------------------------------------------------------
+POLICY_LOCK_CACHE_ALIAS = "default"
+# How long the lock lives if its holder dies without releasing it.
+POLICY_LOCK_TIMEOUT_SECONDS = 60
+# How long a redemption waits for a busy policy before answering 429.
+POLICY_LOCK_WAIT_SECONDS = 5.0
+POLICY_LOCK_POLL_SECONDS = 0.05
+# How often, and how long, to retry the subsidy service's own 429 (ledger lock busy).
+SUBSIDY_BUSY_RETRIES = 4
+SUBSIDY_BUSY_BACKOFF_SECONDS = 0.1
+RETRY_AFTER_SECONDS = 2
+
+# ---------------------------------------------------------------------------------------------
+# REST framework and API schema.
+# ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "enterprise-access",
+    "DESCRIPTION": "Learner-credit redemption: subsidy access policies, redemption and its audit record.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}
+
+# ---------------------------------------------------------------------------------------------
+# JWT authentication (edx-drf-extensions). Environments set the issuers and the key set.
+# ---------------------------------------------------------------------------------------------
+JWT_AUTH = {
+    "JWT_ALGORITHM": "RS256",
+    "JWT_VERIFY_EXPIRATION": True,
+    "JWT_VERIFY_AUDIENCE": True,
+    "JWT_LEEWAY": 1,
+    "JWT_AUTH_HEADER_PREFIX": "JWT",
+    "JWT_AUTH_COOKIE_HEADER_PAYLOAD": "edx-jwt-cookie-header-payload",
+    "JWT_AUTH_COOKIE_SIGNATURE": "edx-jwt-cookie-signature",
+    "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {
+        "administrator": "is_staff",
+        "email": "email",
+        "user_id": "lms_user_id",
+    },
+    "JWT_PAYLOAD_MERGEABLE_USER_ATTRIBUTES": [],
+    "JWT_ISSUERS": [],
+    "JWT_PUBLIC_SIGNING_JWK_SET": None,
+}

@@ -1,0 +1,38 @@
+"""
+The embedded default: one machine, SQLite, and the Django *database* cache.
+
+The database cache lives in the same SQLite file as the data, so the policy lock it carries holds
+across every process on this machine (the service, management commands, a second runserver).
+"""
+import os
+
+from .base import *  # noqa: F401,F403
+from .base import BASE_DIR, VAR_DIR
+
+DEBUG = True
+SECRET_KEY = "local-development-only-not-a-secret"
+ALLOWED_HOSTS = ["*"]
+
+VAR_DIR.mkdir(exist_ok=True)
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("LOCAL_SQLITE_PATH", str(VAR_DIR / "enterprise_access.sqlite3")),
+        # Several processes write here at once; wait for the write lock instead of failing.
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+    }
+}
+
+EMULATOR_URL = os.environ.get("EMULATOR_URL", "http://127.0.0.1:18270")
+ENTERPRISE_SUBSIDY_URL = f"{EMULATOR_URL}/subsidy"
+ENTERPRISE_CATALOG_URL = f"{EMULATOR_URL}/catalog"
+LMS_URL = f"{EMULATOR_URL}/lms"
+OAUTH2_PROVIDER_URL = f"{EMULATOR_URL}/lms/oauth2"

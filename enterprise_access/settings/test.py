@@ -1,0 +1,40 @@
+"""
+Settings for the test suite.
+
+By default: in-memory SQLite and a local-memory cache. ``.ci/run`` runs the same suite again on the
+production-like stack by setting ``DATABASE_URL`` (MariaDB) and ``REDIS_URL``.
+"""
+import os
+
+import dj_database_url
+
+from .base import *  # noqa: F401,F403
+
+SECRET_KEY = "test-only-not-a-secret"
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+        DATABASES["default"].setdefault("OPTIONS", {}).update({"charset": "utf8mb4"})
+        DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": f"ea-test-{os.getpid()}",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Keep failure paths fast in tests.
+UPSTREAM_CONNECT_TIMEOUT = 1.0
+UPSTREAM_READ_TIMEOUT = 2.0
+POLICY_LOCK_WAIT_SECONDS = 1.0
+SUBSIDY_BUSY_BACKOFF_SECONDS = 0.01
