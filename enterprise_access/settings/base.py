@@ -155,3 +155,12 @@ JWT_AUTH = {
     "JWT_ISSUERS": [],
     "JWT_PUBLIC_SIGNING_JWK_SET": None,
 }
+
+DATABASE_ROUTERS = ["enterprise_access.db_routers.IndependentWritesRouter"]
+
+
+def with_independent_alias(databases):
+    """Add the ``independent`` alias: the same database as ``default`` on a connection of its own."""
+    independent = dict(databases["default"])
+    independent["TEST"] = {**independent.get("TEST", {}), "MIRROR": "default"}
+    return {**databases, "independent": independent}

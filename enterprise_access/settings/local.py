@@ -7,7 +7,7 @@ across every process on this machine (the service, management commands, a second
 import os
 
 from .base import *  # noqa: F401,F403
-from .base import BASE_DIR, VAR_DIR
+from .base import VAR_DIR, with_independent_alias
 
 DEBUG = True
 SECRET_KEY = "local-development-only-not-a-secret"
@@ -23,6 +23,7 @@ DATABASES = {
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
+DATABASES = with_independent_alias(DATABASES)
 
 CACHES = {
     "default": {

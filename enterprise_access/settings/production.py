@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .base import JWT_AUTH  # set up by the API issue in base
+from .base import JWT_AUTH, with_independent_alias
 
 
 def require_env(name):
@@ -36,6 +36,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"charset": "utf8mb4", "connect_timeout": 5})
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 5})
+DATABASES = with_independent_alias(DATABASES)
 
 CACHES = {
     "default": {

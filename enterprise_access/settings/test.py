@@ -9,6 +9,7 @@ import os
 import dj_database_url
 
 from .base import *  # noqa: F401,F403
+from .base import VAR_DIR, with_independent_alias
 
 SECRET_KEY = "test-only-not-a-secret"
 ALLOWED_HOSTS = ["*"]
@@ -20,7 +21,18 @@ if os.environ.get("DATABASE_URL"):
         DATABASES["default"].setdefault("OPTIONS", {}).update({"charset": "utf8mb4"})
         DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not :memory:, so that the independent alias, live-server threads and helper processes
+    # all see the same test database.
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "test.sqlite3"),
+            "OPTIONS": {"timeout": 20},
+            "TEST": {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")},
+        }
+    }
+DATABASES = with_independent_alias(DATABASES)
 
 if os.environ.get("REDIS_URL"):
     CACHES = {

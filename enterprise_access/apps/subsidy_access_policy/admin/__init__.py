@@ -1,0 +1,2 @@
+"""Django admin of the policy app: policies, forced redemptions and (read-only) redemption attempts."""
+from .policy import SubsidyAccessPolicyAdmin  # noqa: F401

@@ -1,0 +1,80 @@
+"""Reason codes, outcomes and metadata keys of the redemption workflow."""
+
+# Policy types: the value stored in SubsidyAccessPolicy.policy_type is the class name.
+PER_LEARNER_ENROLLMENT_CREDIT = "PerLearnerEnrollmentCreditAccessPolicy"
+PER_LEARNER_SPEND_CREDIT = "PerLearnerSpendCreditAccessPolicy"
+ASSIGNED_LEARNER_CREDIT = "AssignedLearnerCreditAccessPolicy"
+POLICY_TYPE_CHOICES = (
+    (PER_LEARNER_ENROLLMENT_CREDIT, "Per-learner enrollment cap (learner credit)"),
+    (PER_LEARNER_SPEND_CREDIT, "Per-learner spend cap (learner credit)"),
+    (ASSIGNED_LEARNER_CREDIT, "Assigned learner credit"),
+)
+
+
+class AccessMethods:
+    DIRECT = "direct"
+    ASSIGNED = "assigned"
+    CHOICES = ((DIRECT, "Direct: learners browse and redeem"), (ASSIGNED, "Assigned: admins assign content to learners"))
+
+
+# Why a redemption is not allowed. The order of checks is the contract sheet's, section 5.3.
+REASON_POLICY_EXPIRED = "policy_expired"
+REASON_LEARNER_NOT_IN_ENTERPRISE = "learner_not_in_enterprise"
+REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP = "learner_not_in_enterprise_group"
+REASON_CONTENT_NOT_IN_CATALOG = "content_not_in_catalog"
+REASON_BEYOND_ENROLLMENT_DEADLINE = "beyond_enrollment_deadline"
+REASON_SUBSIDY_EXPIRED = "subsidy_expired"
+REASON_LEARNER_ALREADY_REDEEMED = "learner_already_redeemed_content"
+REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY = "not_enough_value_in_subsidy"
+REASON_POLICY_SPEND_LIMIT_REACHED = "policy_spend_limit_reached"
+REASON_LEARNER_MAX_ENROLLMENTS_REACHED = "learner_max_enrollments_reached"
+REASON_LEARNER_MAX_SPEND_REACHED = "learner_max_spend_reached"
+# Assigned policies only.
+REASON_LEARNER_NOT_ASSIGNED_CONTENT = "learner_not_assigned_content"
+REASON_LEARNER_ASSIGNMENT_CANCELLED = "learner_assignment_cancelled"
+REASON_LEARNER_ASSIGNMENT_EXPIRED = "learner_assignment_expired"
+REASON_LEARNER_ASSIGNMENT_FAILED = "learner_assignment_failed"
+REASON_LEARNER_ASSIGNMENT_REVERSED = "learner_assignment_reversed"
+# Forced redemption only: the subsidy service needs learner data this tool cannot supply.
+REASON_EXEC_ED_NOT_SUPPORTED = "exec_ed_content_not_supported"
+
+# What the learner portal shows for each reason. "{contact}" is filled with the admin contact line.
+REASON_USER_MESSAGES = {
+    REASON_POLICY_EXPIRED: "Your organization's learner credit for this course has expired. {contact}",
+    REASON_LEARNER_NOT_IN_ENTERPRISE: (
+        "Your account is not linked to this organization. Sign in with the account your organization "
+        "invited, or {contact_lower}"
+    ),
+    REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP: "This learner credit is reserved for a group you are not in. {contact}",
+    REASON_CONTENT_NOT_IN_CATALOG: "This course is not part of your organization's catalog. {contact}",
+    REASON_BEYOND_ENROLLMENT_DEADLINE: (
+        "The enrollment deadline for this course run has passed. Choose a later run, or {contact_lower}"
+    ),
+    REASON_SUBSIDY_EXPIRED: "Your organization's learner credit has expired. {contact}",
+    REASON_LEARNER_ALREADY_REDEEMED: "You are already enrolled in this course with your organization's credit.",
+    REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY: "Your organization does not have enough learner credit left for this course. {contact}",
+    REASON_POLICY_SPEND_LIMIT_REACHED: "Your organization's budget for this learner credit has been used up. {contact}",
+    REASON_LEARNER_MAX_ENROLLMENTS_REACHED: "You have reached the number of enrollments your organization allows. {contact}",
+    REASON_LEARNER_MAX_SPEND_REACHED: "You have used all the learner credit your organization allows per learner. {contact}",
+    REASON_LEARNER_NOT_ASSIGNED_CONTENT: "This course has not been assigned to you. {contact}",
+    REASON_LEARNER_ASSIGNMENT_CANCELLED: "Your assignment of this course was cancelled. {contact}",
+    REASON_LEARNER_ASSIGNMENT_EXPIRED: "Your assignment of this course expired before you enrolled. {contact}",
+    REASON_LEARNER_ASSIGNMENT_FAILED: "Something went wrong with your assignment of this course. {contact}",
+    REASON_LEARNER_ASSIGNMENT_REVERSED: "Your enrollment through this assignment was refunded. {contact}",
+    REASON_EXEC_ED_NOT_SUPPORTED: (
+        "Executive education content needs learner details that forced redemption cannot supply; "
+        "redeem it through the learner portal instead."
+    ),
+}
+ALL_REASONS = tuple(REASON_USER_MESSAGES)
+
+# Transaction states of the enterprise-subsidy ledger.
+TRANSACTION_STATE_CREATED = "created"
+TRANSACTION_STATE_PENDING = "pending"
+TRANSACTION_STATE_COMMITTED = "committed"
+TRANSACTION_STATE_FAILED = "failed"
+SPENT_TRANSACTION_STATES = (TRANSACTION_STATE_COMMITTED, TRANSACTION_STATE_PENDING, TRANSACTION_STATE_CREATED)
+
+# Keys of the redeem payload's metadata.
+METADATA_ALLOW_LATE_ENROLLMENT = "allow_late_enrollment"
+EXEC_ED_SOURCE = "2u"

@@ -1,0 +1,72 @@
+"""ForcedPolicyRedemption: staff push one learner into one course run under one policy."""
+from uuid import uuid4
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from .policy import SubsidyAccessPolicy
+
+
+class ForcedPolicyRedemption(models.Model):
+    """
+    A staff request to redeem ``course_run_key`` for ``lms_user_id`` under a policy, and what came of it.
+
+    .. no_pii: lms_user_id is an opaque id; no names or emails are stored here.
+    """
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False, help_text="Identifies this record.")
+    subsidy_access_policy = models.ForeignKey(
+        SubsidyAccessPolicy, on_delete=models.PROTECT, related_name="forced_redemptions",
+        help_text="The policy whose funds pay for the redemption.",
+    )
+    lms_user_id = models.IntegerField(db_index=True, help_text="LMS user id of the learner to enroll.")
+    course_run_key = models.CharField(max_length=255, db_index=True,
+                                      help_text="The specific course run, e.g. course-v1:Org+Course+Run.")
+    content_price_cents = models.BigIntegerField(
+        validators=[MinValueValidator(0)],
+        help_text="Price in USD cents (zero or more). For assigned policies the assignment is made at this price.",
+    )
+    wait_to_redeem = models.BooleanField(
+        default=False,
+        help_text="Save without redeeming now; force it later with the 'Force redemption' action.",
+    )
+    redeemed_at = models.DateTimeField(null=True, blank=True, db_index=True,
+                                       help_text="When the redemption succeeded. A redeemed record never runs again.")
+    errored_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt failed.")
+    transaction_uuid = models.UUIDField(null=True, blank=True, help_text="The subsidy transaction, on success.")
+    error_reason = models.CharField(max_length=64, blank=True, default="",
+                                    help_text="Reason code when the policy refused (can_redeem said no).")
+    error_message = models.TextField(blank=True, default="", help_text="What went wrong on the last failure.")
+    error_status = models.IntegerField(null=True, blank=True, help_text="Upstream HTTP status of the failure.")
+    error_code = models.CharField(max_length=64, blank=True, default="", help_text="Upstream or local error code.")
+    error_payload = models.JSONField(null=True, blank=True, help_text="Raw upstream error body.")
+    traceback = models.TextField(blank=True, default="", help_text="Traceback of an unexpected error, for engineers.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Staff user who wrote the record.",
+    )
+    modified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Staff user who last changed or forced it.",
+    )
+    created = models.DateTimeField(auto_now_add=True, help_text="When the record was written.")
+    modified = models.DateTimeField(auto_now=True, help_text="When the record last changed.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "forced policy redemption"
+        permissions = [("force_redemption", "Can force a learner's redemption under a policy (use with caution)")]
+
+    def __str__(self):
+        return f"Forced redemption {self.uuid}: {self.course_run_key} for lms_user_id={self.lms_user_id}"
+
+    @property
+    def state(self) -> str:
+        if self.redeemed_at:
+            return "redeemed"
+        if self.errored_at:
+            return "errored"
+        return "waiting"

@@ -1,0 +1,485 @@
+"""
+Subsidy access policies: who may spend which subsidy on which catalog, and within what limits.
+
+One table holds every policy; ``policy_type`` names the class that governs it. The three types are proxy
+models, and loading any row gives an instance of its type's class, so ``policy.can_redeem()`` always runs
+the right rules.
+"""
+import hashlib
+import logging
+from uuid import uuid4
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from simple_history.models import HistoricalRecords
+
+from enterprise_access.apps.api_client import get_catalog_client, get_lms_client, get_subsidy_client
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
+
+from .. import constants as c
+from ..locks import policy_lock
+
+logger = logging.getLogger(__name__)
+
+# One recorder shared by the concrete model and its proxies, so saving a proxy instance writes history too.
+policy_history = HistoricalRecords(
+    excluded_fields=["created", "modified"],
+    history_change_reason_field=models.TextField(null=True),
+)
+
+
+class CanRedeemResult:
+    """What ``can_redeem`` decided. Unpacks as ``(redeemable, reason, existing_transactions)``."""
+
+    __slots__ = ("redeemable", "reason", "existing_transactions", "content_price", "content_metadata", "assignment")
+
+    def __init__(self, redeemable, reason=None, existing_transactions=(), *, content_price=None,
+                 content_metadata=None, assignment=None):
+        self.redeemable = redeemable
+        self.reason = reason
+        self.existing_transactions = list(existing_transactions or [])
+        self.content_price = content_price
+        self.content_metadata = content_metadata
+        self.assignment = assignment
+
+    def __iter__(self):
+        return iter((self.redeemable, self.reason, self.existing_transactions))
+
+    def __repr__(self):
+        return f"CanRedeemResult(redeemable={self.redeemable}, reason={self.reason!r})"
+
+
+def is_reversed(transaction: dict) -> bool:
+    reversal = transaction.get("reversal")
+    return isinstance(reversal, dict) and reversal.get("state") == c.TRANSACTION_STATE_COMMITTED
+
+
+def idempotency_key(*, subsidy_uuid, policy_uuid, lms_user_id, content_key, existing_transactions) -> str:
+    """
+    The deterministic key of one redemption, in the upstream consumer's recipe (contract 2.8).
+
+    A retry reuses the key, so the subsidy service never writes a second transaction for it; each earlier
+    failed or reversed transaction changes the key, so a learner whose redemption failed or was refunded can
+    redeem again.
+    """
+    historical = [
+        str(tx["uuid"]) for tx in existing_transactions
+        if tx.get("state") == c.TRANSACTION_STATE_FAILED or is_reversed(tx)
+    ]
+    payload = {
+        "lms_user_id": int(lms_user_id),
+        "content_key": str(content_key),
+        "subsidy_access_policy_uuid": str(policy_uuid),
+        "historical_redemptions_uuids": historical,
+    }
+    digest = hashlib.md5(str(payload).encode("utf-8")).hexdigest()  # nosec: a key, not a secret
+    return f"ledger-for-subsidy-{subsidy_uuid}-{digest}"
+
+
+class PolicyManager(models.Manager):
+    """On a proxy class, only that type's policies."""
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.model._meta.proxy:
+            qs = qs.filter(policy_type=self.model.__name__)
+        return qs
+
+
+class SubsidyAccessPolicy(models.Model):
+    """
+    Rules for spending one enterprise subsidy on one catalog.
+
+    .. no_pii:
+    """
+
+    uuid = models.UUIDField(primary_key=True, default=uuid4, editable=False, help_text="Identifies the policy.")
+    policy_type = models.CharField(
+        max_length=64, choices=c.POLICY_TYPE_CHOICES, db_index=True,
+        help_text="Which rules govern this policy; set from the policy's class.",
+    )
+    enterprise_customer_uuid = models.UUIDField(db_index=True, help_text="The enterprise customer whose learners use it.")
+    display_name = models.CharField(max_length=255, blank=True, default="", help_text="Name shown to admins and learners.")
+    description = models.TextField(blank=True, default="", help_text="Free-form notes about the policy.")
+    active = models.BooleanField(
+        default=False, help_text="Only active policies redeem. Turn on once the subsidy and catalog are ready."
+    )
+    retired = models.BooleanField(
+        default=False, help_text="A retired policy is kept for its records but never redeems again."
+    )
+    catalog_uuid = models.UUIDField(db_index=True, help_text="The enterprise catalog whose content this policy covers.")
+    subsidy_uuid = models.UUIDField(db_index=True, help_text="The enterprise-subsidy ledger that pays for redemptions.")
+    access_method = models.CharField(
+        max_length=32, choices=c.AccessMethods.CHOICES, default=c.AccessMethods.DIRECT,
+        help_text="Direct: learners redeem what they find. Assigned: only content an admin assigned to them.",
+    )
+    spend_limit = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="Most this policy may spend in total, in the subsidy's unit (USD cents). Empty: no policy limit.",
+    )
+    per_learner_enrollment_limit = models.IntegerField(
+        null=True, blank=True,
+        help_text="Per-learner enrollment cap policies only: most enrollments one learner may redeem.",
+    )
+    per_learner_spend_limit = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="Per-learner spend cap policies only: most one learner may spend, in USD cents.",
+    )
+    late_redemption_allowed_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Until this time, learners may redeem runs past their enrollment deadline "
+                  "(and the redeem metadata asks for a late enrollment).",
+    )
+    assignment_configuration = models.OneToOneField(
+        AssignmentConfiguration, null=True, blank=True, on_delete=models.SET_NULL, related_name="policy",
+        help_text="Assigned policies only: where their learners' assignments live.",
+    )
+    enterprise_group_uuids = models.JSONField(
+        default=list, blank=True,
+        help_text="If not empty, only learners in one of these enterprise groups may redeem.",
+    )
+    created = models.DateTimeField(auto_now_add=True, help_text="When the policy was created.")
+    modified = models.DateTimeField(auto_now=True, help_text="When the policy was last changed.")
+
+    objects = PolicyManager()
+    history = policy_history
+
+    class Meta:
+        verbose_name = "subsidy access policy"
+        verbose_name_plural = "subsidy access policies"
+
+    def __str__(self):
+        return f"{self.display_name or self.policy_type} ({self.uuid})"
+
+    # ----- type plumbing -----------------------------------------------------------------------
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        policy_class = POLICY_CLASSES.get(instance.__dict__.get("policy_type"))
+        if policy_class is not None and instance.__class__ is not policy_class:
+            instance.__class__ = policy_class
+        return instance
+
+    def save(self, *args, **kwargs):
+        if type(self) in POLICY_CLASSES.values():
+            self.policy_type = type(self).__name__
+        elif self.policy_type in POLICY_CLASSES:
+            self.__class__ = POLICY_CLASSES[self.policy_type]
+        return super().save(*args, **kwargs)
+
+    # ----- validation ----------------------------------------------------------------------------
+
+    def clean(self):
+        errors = {}
+        policy_class = POLICY_CLASSES.get(self.policy_type) or type(self)
+        if policy_class is SubsidyAccessPolicy:
+            errors["policy_type"] = "Choose a policy type."
+        for field in ("spend_limit", "per_learner_enrollment_limit", "per_learner_spend_limit"):
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                errors[field] = "Must be zero or more."
+        if policy_class is not SubsidyAccessPolicy:
+            errors.update(policy_class.type_errors(self))
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def type_errors(policy) -> dict:
+        return {}
+
+    # ----- state ----------------------------------------------------------------------------------
+
+    @property
+    def is_redeemable_now(self) -> bool:
+        return self.active and not self.retired
+
+    def late_redemption_allowed_now(self, now=None) -> bool:
+        return bool(self.late_redemption_allowed_until and self.late_redemption_allowed_until > (now or timezone.now()))
+
+    def lock(self, *, wait_seconds=None):
+        """Context manager holding this policy's cross-process lock."""
+        return policy_lock(self.uuid, wait_seconds=wait_seconds)
+
+    def current_history_row(self):
+        """The history row describing the policy as it is now (the newest one)."""
+        return self.history.order_by("-history_date", "-history_id").first()
+
+    # ----- upstream reads (cached by the clients where stable) -------------------------------------
+
+    def content_metadata(self, content_key) -> dict | None:
+        return get_subsidy_client().get_content_metadata(content_key, self.enterprise_customer_uuid)
+
+    def catalog_contains(self, content_key) -> bool:
+        return get_catalog_client().contains_content_items(self.catalog_uuid, [content_key])
+
+    def spend_so_far(self, excluding_assignment=None) -> int:
+        """Cents spent under this policy: committed, pending and created redemptions, as a positive number."""
+        listing = get_subsidy_client().list_transactions(
+            self.subsidy_uuid, subsidy_access_policy_uuid=self.uuid, states=c.SPENT_TRANSACTION_STATES,
+            include_aggregates=True, page_size=1,
+        )
+        return -int((listing.get("aggregates") or {}).get("total_quantity") or 0)
+
+    def learner_transactions(self, lms_user_id) -> list:
+        return get_subsidy_client().list_transactions(
+            self.subsidy_uuid, subsidy_access_policy_uuid=self.uuid, lms_user_id=lms_user_id,
+            states=c.SPENT_TRANSACTION_STATES, include_aggregates=False,
+        )["results"]
+
+    # ----- the rules -----------------------------------------------------------------------------
+
+    def content_price(self, content_metadata, assignment=None) -> int:
+        """The price this policy pays, in cents: the catalog's list price, or the assignment's for assigned policies."""
+        return int(content_metadata.get("content_price") or 0)
+
+    def assignment_check(self, lms_user_id, content_key):
+        """Assigned policies: (reason or None, assignment or None). Other types have nothing to check."""
+        return None, None
+
+    def can_redeem(self, lms_user_id, content_key, skip_customer_user_check=False,
+                   skip_enrollment_deadline_check=False) -> CanRedeemResult:
+        """
+        Decide whether ``lms_user_id`` may redeem ``content_key`` under this policy, and if not, why.
+
+        Checks run in the contract's order (section 5.3) and stop at the first failure. Upstream errors
+        propagate as ``UpstreamAPIError``: an outage is never turned into a reason code.
+        """
+        if not self.is_redeemable_now:
+            return CanRedeemResult(False, c.REASON_POLICY_EXPIRED)
+
+        reason, assignment = self.assignment_check(lms_user_id, content_key)
+        if reason:
+            return CanRedeemResult(False, reason, assignment=assignment)
+
+        if not skip_customer_user_check:
+            learner = get_lms_client().get_enterprise_user(self.enterprise_customer_uuid, lms_user_id)
+            if learner is None:
+                return CanRedeemResult(False, c.REASON_LEARNER_NOT_IN_ENTERPRISE, assignment=assignment)
+            if self.enterprise_group_uuids:
+                learner_groups = {str(g) for g in learner.get("enterprise_group") or []}
+                if not learner_groups & {str(g) for g in self.enterprise_group_uuids}:
+                    return CanRedeemResult(False, c.REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP, assignment=assignment)
+
+        if not self.catalog_contains(content_key):
+            return CanRedeemResult(False, c.REASON_CONTENT_NOT_IN_CATALOG, assignment=assignment)
+        metadata = self.content_metadata(content_key)
+        if not metadata:
+            return CanRedeemResult(False, c.REASON_CONTENT_NOT_IN_CATALOG, assignment=assignment)
+        price = self.content_price(metadata, assignment)
+
+        def refuse(why, existing=()):
+            return CanRedeemResult(False, why, existing, content_price=price, content_metadata=metadata,
+                                   assignment=assignment)
+
+        if not (skip_enrollment_deadline_check or self.late_redemption_allowed_now()):
+            enroll_by = parse_datetime(metadata["enroll_by_date"]) if metadata.get("enroll_by_date") else None
+            if enroll_by and timezone.now() > enroll_by:
+                return refuse(c.REASON_BEYOND_ENROLLMENT_DEADLINE)
+
+        subsidy_answer = get_subsidy_client().can_redeem(self.subsidy_uuid, lms_user_id, content_key)
+        existing = subsidy_answer.get("all_transactions") or []
+        if not subsidy_answer.get("active", False):
+            return refuse(c.REASON_SUBSIDY_EXPIRED, existing)
+        if not subsidy_answer.get("can_redeem", False):
+            if any(tx.get("state") == c.TRANSACTION_STATE_COMMITTED and not is_reversed(tx) for tx in existing):
+                return refuse(c.REASON_LEARNER_ALREADY_REDEEMED, existing)
+            return refuse(c.REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY, existing)
+
+        if self.spend_limit is not None and self.spend_so_far(excluding_assignment=assignment) + price > self.spend_limit:
+            return refuse(c.REASON_POLICY_SPEND_LIMIT_REACHED, existing)
+
+        reason = self.learner_limit_reason(lms_user_id, price)
+        if reason:
+            return refuse(reason, existing)
+        return CanRedeemResult(True, None, existing, content_price=price, content_metadata=metadata,
+                               assignment=assignment)
+
+    def learner_limit_reason(self, lms_user_id, price) -> str | None:
+        """The type's own per-learner limit check."""
+        return None
+
+    def redeem(self, lms_user_id, content_key, existing_transactions, metadata=None, *, assignment=None) -> dict:
+        """
+        Ask the subsidy service for the transaction; returns it (committed on success).
+
+        Call only after ``can_redeem`` said yes, while holding ``lock()``. Raises ``UpstreamAPIError`` when the
+        subsidy service refuses or cannot be reached.
+        """
+        metadata = dict(metadata or {})
+        if self.late_redemption_allowed_now():
+            metadata[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
+        key = idempotency_key(
+            subsidy_uuid=self.subsidy_uuid, policy_uuid=self.uuid, lms_user_id=lms_user_id,
+            content_key=content_key, existing_transactions=existing_transactions,
+        )
+        return get_subsidy_client().create_transaction(
+            self.subsidy_uuid,
+            lms_user_id=lms_user_id,
+            content_key=content_key,
+            subsidy_access_policy_uuid=str(self.uuid),
+            idempotency_key=key,
+            metadata=metadata or None,
+            requested_price_cents=self.requested_price_cents(assignment),
+        )
+
+    def requested_price_cents(self, assignment) -> int | None:
+        return None
+
+    def after_redeem(self, transaction: dict, *, assignment=None):
+        """Local bookkeeping after a successful redemption (assigned policies accept the assignment)."""
+
+
+def _transactions_spend(transactions) -> int:
+    return -sum(int(tx.get("quantity") or 0) for tx in transactions)
+
+
+class PerLearnerEnrollmentCreditAccessPolicy(SubsidyAccessPolicy):
+    """Learner credit where each learner may redeem at most N enrollments. .. no_pii:"""
+
+    objects = PolicyManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "per-learner enrollment cap policy"
+
+    @staticmethod
+    def type_errors(policy):
+        errors = {}
+        if policy.per_learner_spend_limit is not None:
+            errors["per_learner_spend_limit"] = "A per-learner enrollment cap policy has no per-learner spend limit; clear it."
+        if policy.access_method != c.AccessMethods.DIRECT:
+            errors["access_method"] = "A per-learner enrollment cap policy uses the direct access method."
+        if policy.assignment_configuration_id:
+            errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
+        return errors
+
+    def learner_limit_reason(self, lms_user_id, price):
+        if self.per_learner_enrollment_limit is None:
+            return None
+        if len(self.learner_transactions(lms_user_id)) + 1 > self.per_learner_enrollment_limit:
+            return c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED
+        return None
+
+
+class PerLearnerSpendCreditAccessPolicy(SubsidyAccessPolicy):
+    """Learner credit where each learner may spend at most N cents. .. no_pii:"""
+
+    objects = PolicyManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "per-learner spend cap policy"
+
+    @staticmethod
+    def type_errors(policy):
+        errors = {}
+        if policy.per_learner_enrollment_limit is not None:
+            errors["per_learner_enrollment_limit"] = "A per-learner spend cap policy has no enrollment limit; clear it."
+        if policy.access_method != c.AccessMethods.DIRECT:
+            errors["access_method"] = "A per-learner spend cap policy uses the direct access method."
+        if policy.assignment_configuration_id:
+            errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
+        return errors
+
+    def learner_limit_reason(self, lms_user_id, price):
+        if self.per_learner_spend_limit is None:
+            return None
+        # Like the upstream consumer: the raw sum of the learner's redemptions, reversals not netted.
+        if _transactions_spend(self.learner_transactions(lms_user_id)) + price > self.per_learner_spend_limit:
+            return c.REASON_LEARNER_MAX_SPEND_REACHED
+        return None
+
+
+ASSIGNMENT_STATE_REASONS = {
+    AssignmentState.CANCELLED: c.REASON_LEARNER_ASSIGNMENT_CANCELLED,
+    AssignmentState.EXPIRED: c.REASON_LEARNER_ASSIGNMENT_EXPIRED,
+    AssignmentState.ERRORED: c.REASON_LEARNER_ASSIGNMENT_FAILED,
+    AssignmentState.REVERSED: c.REASON_LEARNER_ASSIGNMENT_REVERSED,
+}
+
+
+class AssignedLearnerCreditAccessPolicy(SubsidyAccessPolicy):
+    """Learner credit that learners spend only on content an admin assigned to them. .. no_pii:"""
+
+    objects = PolicyManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "assigned learner credit policy"
+
+    @staticmethod
+    def type_errors(policy):
+        errors = {}
+        if policy.access_method != c.AccessMethods.ASSIGNED:
+            errors["access_method"] = "An assigned learner credit policy uses the assigned access method."
+        if not policy.assignment_configuration_id:
+            errors["assignment_configuration"] = "An assigned learner credit policy needs an assignment configuration."
+        if policy.spend_limit is None:
+            errors["spend_limit"] = "An assigned learner credit policy needs a spend limit: assignments draw on it."
+        for field in ("per_learner_enrollment_limit", "per_learner_spend_limit"):
+            if getattr(policy, field) is not None:
+                errors[field] = "Assigned learner credit has no per-learner limits; the assignments are the limit. Clear it."
+        return errors
+
+    def get_assignment(self, lms_user_id, content_key):
+        if not self.assignment_configuration_id:
+            return None
+        return (
+            LearnerContentAssignment.objects
+            .filter(assignment_configuration_id=self.assignment_configuration_id, lms_user_id=lms_user_id,
+                    content_key=content_key)
+            .order_by("-modified")
+            .first()
+        )
+
+    def assignment_check(self, lms_user_id, content_key):
+        assignment = self.get_assignment(lms_user_id, content_key)
+        if assignment is None:
+            return c.REASON_LEARNER_NOT_ASSIGNED_CONTENT, None
+        if assignment.state in ASSIGNMENT_STATE_REASONS:
+            return ASSIGNMENT_STATE_REASONS[assignment.state], assignment
+        # Allocated, or accepted (a repeat: the subsidy service answers with the existing transaction).
+        return None, assignment
+
+    def content_price(self, content_metadata, assignment=None):
+        if assignment is not None:
+            return -int(assignment.content_quantity)
+        return super().content_price(content_metadata)
+
+    def spend_so_far(self, excluding_assignment=None) -> int:
+        # Other learners' allocated assignments are money set aside: count them as spent, so a redemption
+        # never takes funds promised to someone else. The redeeming learner's own allocation is its price.
+        allocated = LearnerContentAssignment.objects.filter(
+            assignment_configuration_id=self.assignment_configuration_id, state=AssignmentState.ALLOCATED,
+        )
+        if excluding_assignment is not None:
+            allocated = allocated.exclude(uuid=excluding_assignment.uuid)
+        total = allocated.aggregate(total=models.Sum("content_quantity"))["total"] or 0
+        return super().spend_so_far() - int(total)
+
+    def requested_price_cents(self, assignment):
+        return -int(assignment.content_quantity) if assignment is not None else None
+
+    def after_redeem(self, transaction, *, assignment=None):
+        from enterprise_access.apps.content_assignments.services import mark_accepted  # noqa: avoid import cycle
+
+        if assignment is not None and assignment.state != AssignmentState.ACCEPTED:
+            mark_accepted(assignment, transaction_uuid=transaction["uuid"])
+
+
+POLICY_CLASSES = {
+    cls.__name__: cls
+    for cls in (PerLearnerEnrollmentCreditAccessPolicy, PerLearnerSpendCreditAccessPolicy,
+                AssignedLearnerCreditAccessPolicy)
+}
+
+for _proxy in POLICY_CLASSES.values():
+    # simple_history listens for the concrete class only; proxies send their own signals.
+    post_save.connect(policy_history.post_save, sender=_proxy, weak=False, dispatch_uid=f"history-save-{_proxy.__name__}")
+    post_delete.connect(policy_history.post_delete, sender=_proxy, weak=False,
+                        dispatch_uid=f"history-delete-{_proxy.__name__}")
