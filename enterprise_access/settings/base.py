@@ -40,6 +40,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Joins the split JWT cookie pair (header.payload + signature) into one cookie JwtAuthentication reads.
+    "edx_rest_framework_extensions.auth.jwt.middleware.JwtAuthCookieMiddleware",
 ]
 
 ROOT_URLCONF = "enterprise_access.urls"
@@ -118,6 +120,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Every error, including 401/403/404 and unhandled exceptions, answers JSON.
+    "EXCEPTION_HANDLER": "enterprise_access.apps.api.exceptions.json_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -152,9 +156,24 @@ JWT_AUTH = {
         "user_id": "lms_user_id",
     },
     "JWT_PAYLOAD_MERGEABLE_USER_ATTRIBUTES": [],
+    "JWT_AUTH_COOKIE": "edx-jwt-cookie",
     "JWT_ISSUERS": [],
     "JWT_PUBLIC_SIGNING_JWK_SET": None,
+    # Our own handler: asymmetric keys only, and it refuses every token when no key set is configured
+    # (the library would otherwise skip the signature check). See enterprise_access/apps/core/jwt.py.
+    "JWT_DECODE_HANDLER": "enterprise_access.apps.core.jwt.decode_jwt",
 }
+
+# edx-rbac: system roles in the JWT ``roles`` claim -> this service's feature roles.
+SYSTEM_TO_FEATURE_ROLE_MAPPING = {
+    "enterprise_learner": ["learner"],
+    "enterprise_admin": ["admin"],
+    "enterprise_openedx_operator": ["operator"],
+}
+
+# ``manage.py mint_jwt`` signs tokens with a dev-only key; only local and test settings turn it on.
+MINT_JWT_ENABLED = False
+MINT_JWT_PRIVATE_KEY_PEM = None
 
 DATABASE_ROUTERS = ["enterprise_access.db_routers.IndependentWritesRouter"]
 
