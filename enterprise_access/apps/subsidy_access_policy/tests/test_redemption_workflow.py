@@ -1,0 +1,216 @@
+"""
+The one workflow and its audit row: exactly one RedemptionAttempt per run, for every outcome, written on its
+own connection so the caller's rollback cannot erase it.
+"""
+import threading
+
+import pytest
+from django.db import transaction
+
+from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
+from enterprise_access.apps.subsidy_access_policy.redemption import AttemptRecordStats, redeem_policy
+
+from .factories import PerLearnerEnrollmentPolicyFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
+
+
+def world_policy(upstream, **overrides):
+    fields = {"enterprise_customer_uuid": upstream.customer_uuid, "subsidy_uuid": upstream.subsidy_uuid,
+              "catalog_uuid": upstream.catalog_uuid, **overrides}
+    return PerLearnerEnrollmentPolicyFactory(**fields)
+
+
+def run(policy, lms_user_id, content_key, **kwargs):
+    return redeem_policy(policy=policy, lms_user_id=lms_user_id, content_key=content_key,
+                         source=kwargs.pop("source", AttemptSource.LEARNER_REDEEM_API), **kwargs)
+
+
+def only_attempt(policy):
+    rows = list(RedemptionAttempt.objects.filter(policy_uuid=policy.uuid))
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_redeemed(upstream):
+    policy = world_policy(upstream)
+    user = UserFactory(lms_user_id=upstream.learner["lms_user_id"])
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run, acting_user=user, request_id="req-1",
+                 metadata={"k": "v"})
+    assert result.outcome == AttemptOutcome.REDEEMED and result.transaction["state"] == "committed"
+    attempt = only_attempt(policy)
+    assert attempt.outcome == AttemptOutcome.REDEEMED
+    assert attempt.can_redeem is True and attempt.reason == ""
+    assert str(attempt.transaction_uuid) == result.transaction["uuid"]
+    assert attempt.transaction_state == "committed"
+    assert attempt.fulfillment_identifier == result.transaction["fulfillment_identifier"]
+    assert attempt.external_references == []
+    assert attempt.content_price == upstream.price
+    assert attempt.acting_user_id == user.pk and attempt.request_id == "req-1"
+    assert attempt.source == AttemptSource.LEARNER_REDEEM_API
+    assert attempt.request_metadata == {"k": "v"}
+    assert str(attempt.enterprise_customer_uuid) == str(policy.enterprise_customer_uuid)
+    assert attempt.policy_history.spend_limit == policy.spend_limit
+    assert attempt.finished_at >= attempt.started_at
+    assert attempt.can_redeem_ms is not None and attempt.subsidy_call_ms is not None
+
+
+def test_repeat_returns_the_same_transaction_and_says_so(upstream):
+    policy = world_policy(upstream)
+    first = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    second = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert second.outcome == AttemptOutcome.REDEEMED and second.already_redeemed
+    assert second.transaction["uuid"] == first.transaction["uuid"]
+    creates = [r for r in upstream.control.requests() if r["method"] == "POST" and r["service"] == "subsidy"]
+    assert len(creates) == 1
+    assert RedemptionAttempt.objects.filter(policy_uuid=policy.uuid, already_redeemed=True).count() == 1
+
+
+def test_not_redeemable(upstream):
+    policy = world_policy(upstream)
+    result = run(policy, upstream.learner["lms_user_id"], upstream.not_in_catalog_run)
+    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_CONTENT_NOT_IN_CATALOG)
+    attempt = only_attempt(policy)
+    assert (attempt.outcome, attempt.can_redeem, attempt.reason) == (
+        AttemptOutcome.NOT_REDEEMABLE, False, c.REASON_CONTENT_NOT_IN_CATALOG)
+    assert attempt.subsidy_call_ms is None and attempt.transaction_uuid is None
+
+
+def test_subsidy_refused(upstream):
+    policy = world_policy(upstream)
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=422,
+                               body='{"detail": "Enrollment failed upstream.", "code": "enrollment_error"}')
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.SUBSIDY_REFUSED
+    attempt = only_attempt(policy)
+    assert attempt.outcome == AttemptOutcome.SUBSIDY_REFUSED and attempt.can_redeem is True
+    assert (attempt.error_status, attempt.error_code) == (422, "enrollment_error")
+    assert "Enrollment failed upstream." in attempt.error_message
+    assert attempt.error_payload == {"detail": "Enrollment failed upstream.", "code": "enrollment_error"}
+
+
+def test_upstream_timeout(upstream, settings):
+    settings.UPSTREAM_READ_TIMEOUT = 0.3
+    policy = world_policy(upstream)
+    upstream.control.add_fault(service="subsidy", method="GET", path="can_redeem", status=200, delay_ms=1500)
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
+    attempt = only_attempt(policy)
+    assert (attempt.outcome, attempt.error_code) == (AttemptOutcome.UPSTREAM_UNAVAILABLE, "timeout")
+    assert attempt.can_redeem is None
+
+
+def test_policy_lock_stays_busy(upstream):
+    policy = world_policy(upstream)
+    with policy.lock():
+        result = run(policy, upstream.learner["lms_user_id"], upstream.run, lock_wait_seconds=0.2)
+    assert result.outcome == AttemptOutcome.POLICY_BUSY
+    attempt = only_attempt(policy)
+    assert (attempt.outcome, attempt.error_code) == (AttemptOutcome.POLICY_BUSY, "policy_lock_busy")
+    assert not [r for r in upstream.control.requests() if r["service"] == "subsidy"]
+
+
+def test_subsidy_ledger_busy_is_retried_then_succeeds(upstream):
+    policy = world_policy(upstream)
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=429, times=2,
+                               body='{"detail": "Attempt to lock the Ledger failed, please try again."}')
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.REDEEMED
+    assert only_attempt(policy).outcome == AttemptOutcome.REDEEMED
+
+
+def test_subsidy_ledger_busy_for_good_is_policy_busy(upstream):
+    policy = world_policy(upstream)
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=429,
+                               body='{"detail": "Attempt to lock the Ledger failed, please try again."}')
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.POLICY_BUSY
+    assert only_attempt(policy).error_status == 429
+
+
+def test_exception_inside_the_workflow(upstream):
+    policy = world_policy(upstream)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    policy.can_redeem = broken  # an instance attribute: a bug in this one policy object, not a patched module
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.UNEXPECTED_ERROR and "ZeroDivisionError" in result.traceback
+    attempt = only_attempt(policy)
+    assert attempt.outcome == AttemptOutcome.UNEXPECTED_ERROR
+    assert "ZeroDivisionError: a bug" in attempt.error_message
+
+
+def test_rows_survive_a_rollback_of_the_surrounding_transaction(upstream):
+    policy = world_policy(upstream)
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+            raise RuntimeError("the caller's work fails after the redemption")
+    assert result.outcome == AttemptOutcome.REDEEMED
+    assert only_attempt(policy).outcome == AttemptOutcome.REDEEMED
+
+
+def test_history_pointer_stays_on_the_policy_as_it_was(upstream):
+    policy = world_policy(upstream, spend_limit=5_000_000)
+    run(policy, upstream.learner["lms_user_id"], upstream.run)
+    policy.spend_limit = 7_000_000
+    policy.display_name = "renamed"
+    policy.save()
+    attempt = only_attempt(policy)
+    assert attempt.policy_history.spend_limit == 5_000_000
+    assert attempt.policy_history.display_name != "renamed"
+    run(policy, upstream.learners[1]["lms_user_id"], upstream.run)
+    newest = RedemptionAttempt.objects.filter(policy_uuid=policy.uuid).order_by("-started_at").first()
+    assert newest.policy_history.spend_limit == 7_000_000
+
+
+def test_a_failed_record_write_does_not_stop_the_redemption(upstream, monkeypatch):
+    policy = world_policy(upstream)
+    before = AttemptRecordStats.failures
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("audit table unavailable")
+
+    monkeypatch.setattr(RedemptionAttempt.objects, "create", refuse)
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.REDEEMED
+    assert AttemptRecordStats.failures == before + 1
+
+
+def test_one_row_per_run_under_concurrent_redemptions(upstream):
+    policy = world_policy(upstream)
+    learners = [lr["lms_user_id"] for lr in upstream.learners]
+    results = []
+
+    def redeem(lms_user_id):
+        try:
+            results.append(run(policy, lms_user_id, upstream.run, lock_wait_seconds=10))
+        finally:
+            from django.db import connections
+            connections.close_all()
+
+    threads = [threading.Thread(target=redeem, args=(lms_user_id,)) for lms_user_id in learners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(r.outcome for r in results) == [AttemptOutcome.REDEEMED] * len(learners)
+    rows = RedemptionAttempt.objects.filter(policy_uuid=policy.uuid)
+    assert rows.count() == len(learners)
+    assert not rows.filter(outcome=AttemptOutcome.IN_PROGRESS).exists()
+    assert len({r.transaction["uuid"] for r in results}) == len(learners)
+
+
+def test_attempt_rows_never_decide_anything(upstream):
+    """Deleting the audit log changes nothing about what the next run decides (decision 0008)."""
+    policy = world_policy(upstream)
+    first = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    with_log = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    RedemptionAttempt.objects.all().delete()
+    without_log = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert (with_log.outcome, with_log.already_redeemed, with_log.transaction["uuid"]) == \
+        (without_log.outcome, without_log.already_redeemed, without_log.transaction["uuid"]) == \
+        (AttemptOutcome.REDEEMED, True, first.transaction["uuid"])
