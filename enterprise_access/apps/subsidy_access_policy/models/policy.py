@@ -221,7 +221,7 @@ class SubsidyAccessPolicy(models.Model):
         """Cents spent under this policy: committed, pending and created redemptions, as a positive number."""
         listing = get_subsidy_client().list_transactions(
             self.subsidy_uuid, subsidy_access_policy_uuid=self.uuid, states=c.SPENT_TRANSACTION_STATES,
-            include_aggregates=True, page_size=1,
+            include_aggregates=True, first_page_only=True,
         )
         return -int((listing.get("aggregates") or {}).get("total_quantity") or 0)
 
