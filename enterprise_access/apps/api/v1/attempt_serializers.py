@@ -1,0 +1,47 @@
+"""Serializers of the redemption-attempt endpoints."""
+from rest_framework import serializers
+
+from enterprise_access.apps.subsidy_access_policy.models import RedemptionAttempt
+
+PUBLIC_FIELDS = [
+    "uuid", "policy_uuid", "enterprise_customer_uuid", "lms_user_id", "content_key", "assignment",
+    "subsidy_request_uuid", "forced_redemption", "request_metadata", "source", "request_id", "policy_history",
+    "can_redeem", "reason", "outcome", "already_redeemed", "transaction_uuid", "transaction_state",
+    "fulfillment_identifier", "external_references", "content_price", "error_status", "error_code",
+    "error_message", "started_at", "finished_at", "can_redeem_ms", "subsidy_call_ms",
+]
+# Internal: the raw upstream error body and who acted, for support staff and operators only.
+INTERNAL_FIELDS = ["error_payload", "acting_user"]
+
+
+class RedemptionAttemptSerializer(serializers.ModelSerializer):
+    """An attempt as support staff, operators and enterprise admins see it."""
+
+    class Meta:
+        model = RedemptionAttempt
+        fields = PUBLIC_FIELDS + INTERNAL_FIELDS
+        read_only_fields = fields
+
+
+class LearnerRedemptionAttemptSerializer(serializers.ModelSerializer):
+    """An attempt as the learner it concerns sees it: without internal error payloads."""
+
+    class Meta:
+        model = RedemptionAttempt
+        fields = [f for f in PUBLIC_FIELDS if f not in ("error_message", "request_metadata")]
+        read_only_fields = fields
+
+
+class SummaryGroupSerializer(serializers.Serializer):
+    group = serializers.CharField(help_text="The day (YYYY-MM-DD), the policy uuid or the reason code.")
+    total = serializers.IntegerField()
+    by_outcome = serializers.DictField(child=serializers.IntegerField())
+    by_reason = serializers.DictField(child=serializers.IntegerField())
+
+
+class SummarySerializer(serializers.Serializer):
+    group_by = serializers.ChoiceField(choices=["day", "policy", "reason"])
+    total = serializers.IntegerField()
+    by_outcome = serializers.DictField(child=serializers.IntegerField())
+    by_reason = serializers.DictField(child=serializers.IntegerField())
+    groups = SummaryGroupSerializer(many=True)

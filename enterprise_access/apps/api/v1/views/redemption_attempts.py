@@ -1,0 +1,166 @@
+"""
+``/api/v1/redemption-attempts/``: the audit record of redemptions, scoped by the caller's roles.
+
+Operators see every attempt of the customers they operate (all, with ``:*``); enterprise admins see their
+customers' attempts; learners see only their own, without internal error details. Nobody else sees any.
+"""
+from collections import defaultdict
+
+import django_filters
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDate
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from enterprise_access.apps.core import roles
+from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
+
+from .. import attempt_serializers as s
+from ..serializers import ErrorSerializer
+from .common import RequestIdMixin
+from .redeem import COMMON_ERRORS
+
+GROUP_BY = ("day", "policy", "reason")
+
+
+class AttemptCursorPagination(CursorPagination):
+    ordering = ("-started_at", "-uuid")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class RedemptionAttemptFilter(django_filters.FilterSet):
+    enterprise_customer_uuid = django_filters.UUIDFilter()
+    policy_uuid = django_filters.UUIDFilter()
+    lms_user_id = django_filters.NumberFilter()
+    content_key = django_filters.CharFilter()
+    outcome = django_filters.ChoiceFilter(choices=AttemptOutcome.CHOICES)
+    reason = django_filters.ChoiceFilter(choices=[(r, r) for r in c.ALL_REASONS])
+    source = django_filters.ChoiceFilter(choices=AttemptSource.CHOICES)
+    created_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = RedemptionAttempt
+        fields = []
+
+
+def scoped_attempts(request):
+    """The attempts the caller may see, or an empty queryset."""
+    qs = RedemptionAttempt.objects.all()
+    operated = roles.operator_customer_uuids(request)
+    if "*" in operated:
+        return qs
+    administered = roles.admin_customer_uuids(request)
+    if "*" in administered:
+        return qs
+    customers = operated | administered
+    visible = Q(enterprise_customer_uuid__in=customers) if customers else Q(pk__in=[])
+    own_id = getattr(request.user, "lms_user_id", None)
+    learner_of = roles.learner_customer_uuids(request)
+    if own_id is not None and learner_of:
+        own = Q(lms_user_id=own_id)
+        if "*" not in learner_of:
+            own &= Q(enterprise_customer_uuid__in=learner_of)
+        visible |= own
+    return qs.filter(visible)
+
+
+def is_staff_reader(request, attempt=None) -> bool:
+    """Operators and admins of the attempt's customer read the full record; learners the trimmed one."""
+    if attempt is None:
+        return bool(roles.operator_customer_uuids(request) or roles.admin_customer_uuids(request))
+    customer = attempt.enterprise_customer_uuid
+    return roles.is_operator(request, customer) or roles.is_admin(request, customer)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List redemption attempts",
+        responses={200: s.RedemptionAttemptSerializer(many=True), **COMMON_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One redemption attempt",
+        responses={200: s.RedemptionAttemptSerializer, **COMMON_ERRORS,
+                   404: OpenApiResponse(ErrorSerializer, description="No such attempt visible to you.")},
+    ),
+)
+class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                               viewsets.GenericViewSet):
+    lookup_field = "uuid"
+    pagination_class = AttemptCursorPagination
+    filterset_class = RedemptionAttemptFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return RedemptionAttempt.objects.none()
+        return scoped_attempts(self.request)
+
+    def get_serializer_class(self):
+        if getattr(self, "swagger_fake_view", False) or self.action == "summary":
+            return s.RedemptionAttemptSerializer
+        if self.action == "retrieve":
+            attempt = getattr(self, "_object", None)
+            return s.RedemptionAttemptSerializer if is_staff_reader(self.request, attempt) \
+                else s.LearnerRedemptionAttemptSerializer
+        return s.RedemptionAttemptSerializer if is_staff_reader(self.request) else s.LearnerRedemptionAttemptSerializer
+
+    def get_object(self):
+        self._object = super().get_object()
+        return self._object
+
+    @extend_schema(
+        summary="Counts of attempts by outcome and reason",
+        parameters=[
+            OpenApiParameter("enterprise_customer_uuid", str, required=False),
+            OpenApiParameter("policy_uuid", str, required=False),
+            OpenApiParameter("created_after", str, required=False, description="ISO 8601 datetime, inclusive."),
+            OpenApiParameter("created_before", str, required=False, description="ISO 8601 datetime, exclusive."),
+            OpenApiParameter("group_by", str, required=False, enum=list(GROUP_BY)),
+        ],
+        responses={200: s.SummarySerializer, **COMMON_ERRORS},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def summary(self, request):
+        if not is_staff_reader(request):
+            raise PermissionDenied("Only enterprise admins and operators may read redemption summaries.")
+        group_by = request.query_params.get("group_by", "day")
+        if group_by not in GROUP_BY:
+            raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUP_BY)}."]})
+        filters = RedemptionAttemptFilter(
+            {k: v for k, v in request.query_params.items()
+             if k in ("enterprise_customer_uuid", "policy_uuid", "created_after", "created_before")},
+            queryset=scoped_attempts(request),
+        )
+        if not filters.is_valid():
+            raise ValidationError(filters.errors)
+        qs = filters.qs.order_by()
+        key = {"day": TruncDate("started_at"), "policy": F("policy_uuid"), "reason": F("reason")}[group_by]
+        qs = qs.annotate(group_key=key)
+        groups = defaultdict(lambda: {"total": 0, "by_outcome": {}, "by_reason": {}})
+        for row in qs.values("group_key", "outcome").annotate(n=Count("uuid")):
+            group = groups[str(row["group_key"])]
+            group["by_outcome"][row["outcome"]] = row["n"]
+            group["total"] += row["n"]
+        for row in qs.exclude(reason="").values("group_key", "reason").annotate(n=Count("uuid")):
+            groups[str(row["group_key"])]["by_reason"][row["reason"]] = row["n"]
+        total_by_outcome, total_by_reason = defaultdict(int), defaultdict(int)
+        for group in groups.values():
+            for name, n in group["by_outcome"].items():
+                total_by_outcome[name] += n
+            for name, n in group["by_reason"].items():
+                total_by_reason[name] += n
+        body = {
+            "group_by": group_by,
+            "total": sum(g["total"] for g in groups.values()),
+            "by_outcome": dict(total_by_outcome),
+            "by_reason": dict(total_by_reason),
+            "groups": [{"group": name, **values} for name, values in sorted(groups.items())],
+        }
+        return Response(s.SummarySerializer(body).data)
