@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "enterprise_access.apps.content_assignments",
     "enterprise_access.apps.subsidy_access_policy",
     "enterprise_access.apps.api",
+    "enterprise_access.upstream_emulator",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +163,13 @@ JWT_AUTH = {
     # Our own handler: asymmetric keys only, and it refuses every token when no key set is configured
     # (the library would otherwise skip the signature check). See enterprise_access/apps/core/jwt.py.
     "JWT_DECODE_HANDLER": "enterprise_access.apps.core.jwt.decode_jwt",
+}
+
+# edx-drf-extensions reads the claim -> user attribute mapping from EDX_DRF_EXTENSIONS, not JWT_AUTH:
+# without this, users created from tokens would get no lms_user_id or email.
+EDX_DRF_EXTENSIONS = {
+    "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": JWT_AUTH["JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING"],
+    "JWT_PAYLOAD_MERGEABLE_USER_ATTRIBUTES": [],
 }
 
 # edx-rbac: system roles in the JWT ``roles`` claim -> this service's feature roles.

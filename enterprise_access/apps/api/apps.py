@@ -5,3 +5,6 @@ class ApiConfig(AppConfig):
     name = "enterprise_access.apps.api"
     label = "api"
     verbose_name = "API"
+
+    def ready(self):
+        from . import schema  # noqa: F401  registers the schema's JWT authentication extension

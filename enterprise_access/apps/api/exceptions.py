@@ -1,0 +1,23 @@
+"""The API's exception handler: every error answers JSON, an unhandled one included."""
+import logging
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def json_exception_handler(exc, context):
+    """DRF's handler for what it knows (400/401/403/404/405/...); a JSON 500 for anything else, never an HTML page."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        if isinstance(response.data, list):
+            response.data = {"detail": response.data}
+        return response
+    view = context.get("view")
+    logger.exception("Unhandled error in %s", type(view).__name__ if view else "an API view")
+    return Response(
+        {"detail": "An unexpected error occurred. It has been logged.", "code": "server_error"},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

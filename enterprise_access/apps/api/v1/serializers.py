@@ -1,0 +1,202 @@
+"""Input and output serializers of API v1. Inputs are strict: no silent coercion of a string into an int."""
+import json
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
+
+MAX_LMS_USER_ID = 2**31 - 1
+MAX_CONTENT_KEY_LENGTH = 255
+MAX_METADATA_BYTES = 8 * 1024
+MAX_CONTENT_KEYS = 50
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must arrive as a JSON number (a query-string value may be digits)."""
+
+    def __init__(self, *, allow_digit_string=False, **kwargs):
+        self.allow_digit_string = allow_digit_string
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or isinstance(data, float):
+            self.fail("invalid")
+        if isinstance(data, str) and not (self.allow_digit_string and data.strip().isdigit()):
+            self.fail("invalid")
+        if not isinstance(data, (int, str)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string that must arrive as a string."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+def lms_user_id_field(**kwargs):
+    return StrictIntegerField(min_value=1, max_value=MAX_LMS_USER_ID,
+                              help_text="The learner's LMS user id.", **kwargs)
+
+
+def content_key_field(**kwargs):
+    return StrictCharField(max_length=MAX_CONTENT_KEY_LENGTH, help_text="A course run key (or course key).", **kwargs)
+
+
+class RedeemRequestSerializer(serializers.Serializer):
+    lms_user_id = lms_user_id_field()
+    content_key = content_key_field()
+    metadata = serializers.DictField(
+        required=False, allow_null=True, allow_empty=True,
+        help_text="Extra data passed to the subsidy transaction (a JSON object, at most 8 KB).",
+    )
+
+    def validate_metadata(self, value):
+        if value is None:
+            return None
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError(f"Must be at most {MAX_METADATA_BYTES} bytes of JSON.")
+        return value
+
+
+class CanRedeemQuerySerializer(serializers.Serializer):
+    content_key = serializers.ListField(child=content_key_field(), min_length=1, max_length=MAX_CONTENT_KEYS)
+    lms_user_id = lms_user_id_field(required=False, allow_digit_string=True)
+
+
+class CreditsAvailableQuerySerializer(serializers.Serializer):
+    enterprise_customer_uuid = serializers.UUIDField()
+    lms_user_id = lms_user_id_field(allow_digit_string=True)
+
+
+# ----- output shapes (documentation and the policy resource) ---------------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """``{"<field>": ["message", ...]}`` for each invalid field."""
+
+    field_name = serializers.ListField(child=serializers.CharField())
+
+
+class ReasonMetadataSerializer(serializers.Serializer):
+    enterprise_administrators = serializers.ListField(child=serializers.DictField())
+    contact_email = serializers.EmailField(allow_null=True)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=c.ALL_REASONS)
+    user_message = serializers.CharField()
+    metadata = ReasonMetadataSerializer()
+    policy_uuids = serializers.ListField(child=serializers.UUIDField())
+
+
+class NotRedeemableSerializer(serializers.Serializer):
+    detail = ReasonSerializer(many=True)
+
+
+class SubsidyRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="The subsidy service's message.")
+    code = serializers.CharField(help_text="The subsidy service's error code, e.g. fulfillment_error.")
+    attempt_uuid = serializers.UUIDField(allow_null=True)
+
+
+class RetryableErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    retry_after_seconds = serializers.IntegerField()
+    attempt_uuid = serializers.UUIDField(allow_null=True)
+
+
+class ServerErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    attempt_uuid = serializers.UUIDField(allow_null=True, required=False)
+
+
+class TransactionSerializer(serializers.Serializer):
+    """The subsidy service's transaction JSON, passed through (contract §2.6)."""
+
+    uuid = serializers.UUIDField()
+    state = serializers.CharField()
+    quantity = serializers.IntegerField()
+    lms_user_id = serializers.IntegerField()
+    content_key = serializers.CharField()
+    subsidy_access_policy_uuid = serializers.UUIDField()
+    idempotency_key = serializers.CharField()
+
+
+class CanRedeemEntrySerializer(serializers.Serializer):
+    content_key = serializers.CharField()
+    list_price = serializers.DictField(allow_null=True)
+    redemptions = serializers.ListField(child=serializers.DictField())
+    has_successful_redemption = serializers.BooleanField()
+    redeemable_subsidy_access_policy = serializers.DictField(allow_null=True)
+    can_redeem = serializers.BooleanField()
+    reasons = ReasonSerializer(many=True)
+
+
+class CreditsAvailableEntrySerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    policy_type = serializers.CharField()
+    display_name = serializers.CharField()
+    subsidy_uuid = serializers.UUIDField()
+    catalog_uuid = serializers.UUIDField()
+    remaining_balance = serializers.IntegerField()
+    remaining_balance_per_user = serializers.IntegerField(allow_null=True)
+    remaining_enrollments_per_user = serializers.IntegerField(allow_null=True)
+    subsidy_expiration_datetime = serializers.CharField(allow_null=True)
+    learner_content_assignments = serializers.ListField(child=serializers.DictField())
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    """A subsidy access policy. ``policy_type`` is set on create and fixed after."""
+
+    policy_type = serializers.ChoiceField(choices=c.POLICY_TYPE_CHOICES)
+
+    class Meta:
+        model = SubsidyAccessPolicy
+        fields = [
+            "uuid", "policy_type", "enterprise_customer_uuid", "display_name", "description", "active", "retired",
+            "catalog_uuid", "subsidy_uuid", "access_method", "spend_limit", "per_learner_enrollment_limit",
+            "per_learner_spend_limit", "late_redemption_allowed_until", "assignment_configuration",
+            "enterprise_group_uuids", "created", "modified",
+        ]
+        read_only_fields = ["uuid", "created", "modified"]
+
+    def validate_policy_type(self, value):
+        if self.instance is not None and value != self.instance.policy_type:
+            raise serializers.ValidationError("A policy's type cannot change; create a new policy instead.")
+        return value
+
+    def _full_clean(self, instance):
+        try:
+            instance.full_clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(serializers.as_serializer_error(exc)) from exc
+
+    def create(self, validated_data):
+        policy_class = POLICY_CLASSES[validated_data.pop("policy_type")]
+        instance = policy_class(policy_type=policy_class.__name__, **validated_data)
+        self._full_clean(instance)
+        instance.save()
+        return instance
+
+    def update(self, instance, validated_data):
+        validated_data.pop("policy_type", None)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        self._full_clean(instance)
+        instance.save()
+        return instance

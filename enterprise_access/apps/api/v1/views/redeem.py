@@ -1,0 +1,108 @@
+"""
+``POST /api/v1/policy-redemption/<policy_uuid>/redeem/``: validate, call the one workflow, map its outcome.
+
+| outcome              | status | body                                                     |
+|----------------------|--------|----------------------------------------------------------|
+| redeemed             | 200    | the subsidy transaction                                  |
+| not_redeemable       | 422    | ``{"detail": [reason entry]}``                           |
+| subsidy_refused      | 422    | ``{"detail", "code"}`` from the subsidy service          |
+| policy_busy          | 429    | ``Retry-After``                                          |
+| upstream_unavailable | 503    | ``Retry-After``                                          |
+| unexpected_error     | 500    | JSON with the attempt uuid                               |
+"""
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from enterprise_access.apps.api.permissions import may_act_for_learner
+from enterprise_access.apps.api.reasons import customer_contact, reason_entry
+from enterprise_access.apps.api.request_ids import request_id_for
+from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, SubsidyAccessPolicy
+from enterprise_access.apps.subsidy_access_policy.redemption import redeem_policy
+
+from .. import serializers as s
+from .common import RequestIdMixin, parse_uuid, retryable
+
+COMMON_ERRORS = {
+    400: OpenApiResponse(s.FieldErrorsSerializer, description="Bad input: per-field messages."),
+    401: OpenApiResponse(s.ErrorSerializer, description="No valid JWT."),
+    403: OpenApiResponse(s.ErrorSerializer, description="The caller's roles do not allow this."),
+}
+
+
+def outcome_response(result, policy) -> Response:
+    """The HTTP answer for a ``RedemptionResult``."""
+    attempt = str(result.attempt_uuid) if result.attempt_uuid else None
+    if result.outcome == AttemptOutcome.REDEEMED:
+        return Response(result.transaction, status=status.HTTP_200_OK)
+    if result.outcome == AttemptOutcome.NOT_REDEEMABLE:
+        contact = customer_contact(policy.enterprise_customer_uuid)
+        return Response({"detail": [reason_entry(result.reason, [policy.uuid], contact)]},
+                        status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if result.outcome == AttemptOutcome.SUBSIDY_REFUSED:
+        error = result.error
+        return Response(
+            {"detail": (error.message if error else result.error_message) or "The subsidy service refused.",
+             "code": (error.code if error else None) or "subsidy_refused", "attempt_uuid": attempt},
+            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    if result.outcome == AttemptOutcome.POLICY_BUSY:
+        return retryable({"detail": "This learner credit is busy with other enrollments; try again shortly.",
+                          "code": "policy_busy", "attempt_uuid": attempt}, status.HTTP_429_TOO_MANY_REQUESTS)
+    if result.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE:
+        service = getattr(result.error, "service", None)
+        return retryable({"detail": "A service needed to redeem is unavailable; try again shortly.",
+                          "code": "upstream_unavailable", "service": service, "attempt_uuid": attempt},
+                         status.HTTP_503_SERVICE_UNAVAILABLE)
+    return Response({"detail": "An unexpected error occurred; nothing was charged unless a transaction is listed "
+                               "for this attempt.", "code": "unexpected_error", "attempt_uuid": attempt},
+                    status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+class PolicyRedeemView(RequestIdMixin, APIView):
+    """Redeem a policy's learner credit for one learner and one content key."""
+
+    @extend_schema(
+        operation_id="policy_redemption_redeem",
+        request=s.RedeemRequestSerializer,
+        parameters=[OpenApiParameter("X-Request-ID", str, OpenApiParameter.HEADER, required=False,
+                                     description="Your id for this request; recorded on the attempt.")],
+        responses={
+            200: OpenApiResponse(s.TransactionSerializer, description="Redeemed (or already redeemed): the transaction."),
+            **COMMON_ERRORS,
+            404: OpenApiResponse(s.ErrorSerializer, description="No such policy."),
+            422: OpenApiResponse(
+                s.NotRedeemableSerializer,
+                description="Not redeemable: a reason entry with a learner-facing message; or, when the subsidy "
+                            "service refused the transaction, {detail, code} from it (SubsidyRefused shape).",
+            ),
+            429: OpenApiResponse(s.RetryableErrorSerializer, description="Policy busy past the bounded wait, or "
+                                 "the subsidy ledger busy past retries. See Retry-After."),
+            500: OpenApiResponse(s.ServerErrorSerializer, description="Unexpected error, with the attempt uuid."),
+            503: OpenApiResponse(s.RetryableErrorSerializer, description="An upstream service is unavailable. "
+                                 "See Retry-After."),
+        },
+    )
+    def post(self, request, policy_uuid):
+        uuid = parse_uuid(policy_uuid, "policy_uuid")
+        body = s.RedeemRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        policy = SubsidyAccessPolicy.objects.filter(uuid=uuid).first()
+        if policy is None:
+            raise NotFound("No subsidy access policy has this uuid.")
+        if not may_act_for_learner(request, policy.enterprise_customer_uuid, data["lms_user_id"]):
+            raise PermissionDenied("You may redeem only for yourself, as a learner of this policy's enterprise.")
+        for_self = getattr(request.user, "lms_user_id", None) == data["lms_user_id"]
+        result = redeem_policy(
+            policy=policy,
+            lms_user_id=data["lms_user_id"],
+            content_key=data["content_key"],
+            metadata=data.get("metadata") or None,
+            source=AttemptSource.LEARNER_REDEEM_API if for_self else AttemptSource.OPERATOR_API,
+            acting_user=request.user,
+            request_id=request_id_for(request),
+        )
+        return outcome_response(result, policy)

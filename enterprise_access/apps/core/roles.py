@@ -1,0 +1,75 @@
+"""
+Roles from the JWT ``roles`` claim, mapped with edx-rbac.
+
+The token carries system roles with a context: ``enterprise_learner:<customer uuid>``,
+``enterprise_admin:<customer uuid>``, ``enterprise_openedx_operator:*`` (every customer) or
+``enterprise_openedx_operator:<customer uuid>``. ``settings.SYSTEM_TO_FEATURE_ROLE_MAPPING`` maps them to this
+service's feature roles ``learner``, ``admin`` and ``operator``. Roles come only from a verified token; a
+session-authenticated Django user has none (staff act through Django admin, not these roles).
+"""
+from edx_rbac.constants import ALL_ACCESS_CONTEXT
+from edx_rbac.utils import feature_roles_from_jwt, get_decoded_jwt
+
+LEARNER = "learner"
+ADMIN = "admin"
+OPERATOR = "operator"
+
+_CACHE_ATTR = "_enterprise_access_roles"
+
+
+def _decoded_jwt(request) -> dict:
+    try:
+        return get_decoded_jwt(request) or {}
+    except Exception:  # pylint: disable=broad-except
+        # An undecodable cookie alongside another authentication: it grants no roles.
+        return {}
+
+
+def roles_for_request(request) -> dict[str, set[str]]:
+    """``{"learner": {uuid, ...}, "admin": {...}, "operator": {...}}``; contexts are lower-case strings or ``"*"``."""
+    django_request = getattr(request, "_request", request)
+    cached = getattr(django_request, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    feature_roles = feature_roles_from_jwt(_decoded_jwt(request)) if getattr(request, "auth", None) else {}
+    roles = {role: {str(ctx).strip().lower() for ctx in feature_roles.get(role, []) if str(ctx).strip()}
+             for role in (LEARNER, ADMIN, OPERATOR)}
+    setattr(django_request, _CACHE_ATTR, roles)
+    return roles
+
+
+def _has(contexts: set, customer_uuid) -> bool:
+    if ALL_ACCESS_CONTEXT in contexts:
+        return True
+    return customer_uuid is not None and str(customer_uuid).lower() in contexts
+
+
+def is_operator(request, customer_uuid=None) -> bool:
+    """An operator for ``customer_uuid``; with no uuid, an operator for every customer (``:*``)."""
+    contexts = roles_for_request(request)[OPERATOR]
+    if customer_uuid is None:
+        return ALL_ACCESS_CONTEXT in contexts
+    return _has(contexts, customer_uuid)
+
+
+def is_admin(request, customer_uuid) -> bool:
+    return _has(roles_for_request(request)[ADMIN], customer_uuid)
+
+
+def is_learner(request, customer_uuid) -> bool:
+    return _has(roles_for_request(request)[LEARNER], customer_uuid)
+
+
+def admin_customer_uuids(request) -> set[str]:
+    """Customers the caller administers (``"*"`` if any customer)."""
+    return set(roles_for_request(request)[ADMIN])
+
+
+def learner_customer_uuids(request) -> set[str]:
+    """Customers the caller is a learner of."""
+    return set(roles_for_request(request)[LEARNER])
+
+
+def operator_customer_uuids(request) -> set[str]:
+    """Customers the caller operates (``"*"`` for all)."""
+    return set(roles_for_request(request)[OPERATOR])
