@@ -31,7 +31,7 @@ migrate: $(STAMP)
 	$(PY) manage.py createcachetable
 
 demo: migrate
-	$(PY) manage.py runserver 127.0.0.1:18000
+	$(PY) manage.py run_demo
 
 upgrade:
 	@test -x $(VENV)/bin/pip-compile || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet pip-tools; }
