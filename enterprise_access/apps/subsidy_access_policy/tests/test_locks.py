@@ -53,16 +53,15 @@ HOLDER = textwrap.dedent("""
     import os, sys, time, django
     os.environ["DJANGO_SETTINGS_MODULE"] = "enterprise_access.settings.local"
     django.setup()
-    from django.core.management import call_command
     from enterprise_access.apps.subsidy_access_policy.locks import policy_lock, PolicyLockBusy
-    call_command("createcachetable", verbosity=0)
     mode = sys.argv[1]
     if mode == "hold":
         with policy_lock("%s"):
             print("HELD", flush=True)
-            time.sleep(float(sys.argv[2]))
+            sys.stdin.readline()  # hold until the test says so
         print("RELEASED", flush=True)
     else:
+        print("WAITING", flush=True)
         started = time.monotonic()
         try:
             with policy_lock("%s", wait_seconds=float(sys.argv[2])):
@@ -72,22 +71,29 @@ HOLDER = textwrap.dedent("""
 """ % (POLICY, POLICY))
 
 
+def _env(tmp_path):
+    return {"LOCAL_SQLITE_PATH": str(tmp_path / "lock.sqlite3"), "PATH": "/usr/bin:/bin"}
+
+
 def _spawn(tmp_path, *args):
-    env = {"LOCAL_SQLITE_PATH": str(tmp_path / "lock.sqlite3"), "PATH": "/usr/bin:/bin"}
-    return subprocess.Popen([sys.executable, "-c", HOLDER, *args], cwd=settings.BASE_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", HOLDER, *args], cwd=settings.BASE_DIR, env=_env(tmp_path),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_lock_holds_across_two_processes_on_the_embedded_default(tmp_path):
-    """Two processes sharing the local SQLite database cache: the second waits, then is refused or admitted."""
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=settings.BASE_DIR, check=True,
-                   env={"LOCAL_SQLITE_PATH": str(tmp_path / "lock.sqlite3"), "PATH": "/usr/bin:/bin"}, timeout=120)
-    holder = _spawn(tmp_path, "hold", "2.5")
+    """Processes sharing the local SQLite database cache: while one holds the lock, another is kept out."""
+    for command in (["migrate", "--noinput", "-v0"], ["createcachetable", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, check=True,
+                       env=_env(tmp_path), timeout=120)
+    holder = _spawn(tmp_path, "hold")
     assert holder.stdout.readline().strip() == "HELD", holder.stderr.read()
     refused = _spawn(tmp_path, "try", "0.5")
-    assert refused.communicate(timeout=60)[0].strip() == "BUSY"
-    admitted = _spawn(tmp_path, "try", "10")
+    assert refused.communicate(timeout=60)[0].split() == ["WAITING", "BUSY"]
+
+    admitted = _spawn(tmp_path, "try", "30")
+    assert admitted.stdout.readline().strip() == "WAITING"
+    time.sleep(1.0)  # it is now waiting on the lock the other process holds
+    holder.communicate("release\n", timeout=60)
     out = admitted.communicate(timeout=60)[0].strip()
-    holder.communicate(timeout=60)
     assert out.startswith("ACQUIRED"), out
-    assert float(out.split()[1]) > 0.5  # it had to wait for the holder to let go
+    assert float(out.split()[1]) >= 0.9  # it got in only once the holder let go
