@@ -1,2 +1,4 @@
 """Django admin of the policy app: policies, forced redemptions and (read-only) redemption attempts."""
+from .attempt import RedemptionAttemptAdmin  # noqa: F401
+from .forced_redemption import ForcedPolicyRedemptionAdmin  # noqa: F401
 from .policy import SubsidyAccessPolicyAdmin  # noqa: F401

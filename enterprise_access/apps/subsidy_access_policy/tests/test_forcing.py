@@ -1,0 +1,272 @@
+"""
+force_redemption: one forced run through the redemption workflow, its outcome stored on the record, and a
+record that redeems at most once whatever staff do (save twice, run the action twice, force it together).
+"""
+import threading
+
+import pytest
+from django.core.cache import caches
+from django.db import connections
+
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
+from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.forcing import (
+    CODE_ASSIGNMENT_ERROR,
+    CODE_FORCING_IN_PROGRESS,
+    CODE_LEARNER_EMAIL_NOT_FOUND,
+    _claim_key,
+    force_redemption,
+)
+from enterprise_access.apps.subsidy_access_policy.models import (
+    AttemptOutcome,
+    AttemptSource,
+    PerLearnerEnrollmentCreditAccessPolicy,
+    RedemptionAttempt,
+)
+
+from .factories import (
+    AssignedPolicyFactory,
+    ForcedRedemptionFactory,
+    PerLearnerEnrollmentPolicyFactory,
+    PerLearnerSpendPolicyFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
+
+
+def world_policy(upstream, factory=PerLearnerEnrollmentPolicyFactory, kind="per_learner_enrollment", **overrides):
+    return factory(enterprise_customer_uuid=upstream.customer_uuid, subsidy_uuid=upstream.subsidy_uuids[kind],
+                   catalog_uuid=upstream.catalog_uuids[kind], **overrides)
+
+
+def record_for(upstream, policy=None, *, run=None, learner=None, price=None):
+    run = run or upstream.run
+    return ForcedRedemptionFactory(
+        subsidy_access_policy=policy or world_policy(upstream),
+        lms_user_id=learner if learner is not None else upstream.learner["lms_user_id"],
+        course_run_key=run,
+        content_price_cents=price if price is not None else upstream.prices[run],
+    )
+
+
+def subsidy_creates(upstream):
+    return [r for r in upstream.control.requests(service="subsidy")
+            if r["method"] == "POST" and "transactions" in r["path"]]
+
+
+@pytest.fixture
+def staff():
+    return UserFactory(is_staff=True)
+
+
+def test_success_stores_the_transaction_and_writes_a_forced_attempt(upstream, staff):
+    record = record_for(upstream)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+
+    assert result.succeeded and not result.already_redeemed
+    assert record.state == "redeemed" and record.redeemed_at is not None
+    assert str(record.transaction_uuid) == result.transaction["uuid"]
+    assert record.errored_at is None and record.error_message == "" and record.error_code == ""
+    assert record.modified_by == staff
+    assert result.transaction["metadata"][c.METADATA_ALLOW_LATE_ENROLLMENT] is True
+    attempt = RedemptionAttempt.objects.get(forced_redemption=record)
+    assert attempt.source == AttemptSource.FORCED_REDEMPTION and attempt.acting_user_id == staff.pk
+    assert attempt.outcome == AttemptOutcome.REDEEMED and str(attempt.transaction_uuid) == str(record.transaction_uuid)
+    assert attempt.request_metadata == {c.METADATA_ALLOW_LATE_ENROLLMENT: True}
+    assert record.history.count() >= 2  # written, then its outcome
+
+
+def test_past_deadline_run_redeems_when_forced(upstream, staff):
+    record = record_for(upstream, run=upstream.past_deadline_run)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert result.succeeded, record.error_message
+    assert result.transaction["metadata"][c.METADATA_ALLOW_LATE_ENROLLMENT] is True
+
+
+@pytest.mark.parametrize("case", ["not_in_catalog", "unlinked", "inactive", "spend_limit", "learner_spend"])
+def test_refusals_are_stored_with_their_reason(upstream, staff, case):
+    kwargs, policy = {}, None
+    if case == "not_in_catalog":
+        kwargs, reason = {"run": upstream.not_in_catalog_run}, c.REASON_CONTENT_NOT_IN_CATALOG
+    elif case == "unlinked":
+        kwargs, reason = {"learner": upstream.unlinked_learner["lms_user_id"]}, c.REASON_LEARNER_NOT_IN_ENTERPRISE
+    elif case == "inactive":
+        policy, reason = world_policy(upstream, active=False), c.REASON_POLICY_EXPIRED
+    elif case == "spend_limit":
+        policy, reason = world_policy(upstream, spend_limit=100), c.REASON_POLICY_SPEND_LIMIT_REACHED
+    else:
+        policy = world_policy(upstream, PerLearnerSpendPolicyFactory, "per_learner_spend", per_learner_spend_limit=100)
+        reason = c.REASON_LEARNER_MAX_SPEND_REACHED
+    record = record_for(upstream, policy, **kwargs)
+
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+
+    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, reason)
+    assert record.state == "errored" and record.redeemed_at is None and record.transaction_uuid is None
+    assert record.error_reason == reason and record.error_code == AttemptOutcome.NOT_REDEEMABLE
+    assert record.error_message.startswith(reason) and "{contact" not in record.error_message
+    attempt = RedemptionAttempt.objects.get(forced_redemption=record)
+    assert (attempt.outcome, attempt.reason) == (AttemptOutcome.NOT_REDEEMABLE, reason)
+    assert not subsidy_creates(upstream)
+
+
+def test_subsidy_refusal_keeps_the_upstream_error(upstream, staff):
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=422,
+                               body='{"detail": "Enrollment failed upstream.", "code": "enrollment_error"}')
+    record = record_for(upstream)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert result.outcome == AttemptOutcome.SUBSIDY_REFUSED
+    assert record.state == "errored"
+    assert (record.error_status, record.error_code) == (422, "enrollment_error")
+    assert "Enrollment failed upstream." in record.error_message
+    assert record.error_payload == {"detail": "Enrollment failed upstream.", "code": "enrollment_error"}
+    assert RedemptionAttempt.objects.get(forced_redemption=record).outcome == AttemptOutcome.SUBSIDY_REFUSED
+
+
+def test_subsidy_unavailable_then_a_retry_succeeds_and_clears_the_error(upstream, staff):
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=503, times=1)
+    record = record_for(upstream)
+    first = force_redemption(forced_redemption=record, acting_user=staff)
+    assert first.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
+    assert record.state == "errored" and record.error_status == 503
+
+    second = force_redemption(forced_redemption=record, acting_user=staff)
+    assert second.succeeded
+    assert record.state == "redeemed" and record.errored_at is None
+    assert (record.error_status, record.error_code, record.error_message, record.error_payload) == (None, "", "", None)
+    assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 2
+
+
+def test_exec_ed_is_refused_before_the_subsidy_call(upstream, staff):
+    record = record_for(upstream, run=upstream.exec_ed_run)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_NOT_SUPPORTED)
+    assert record.error_reason == c.REASON_EXEC_ED_NOT_SUPPORTED
+    assert "Executive education" in record.error_message
+    attempt = RedemptionAttempt.objects.get(forced_redemption=record)
+    assert (attempt.outcome, attempt.reason, attempt.can_redeem) == (
+        AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_NOT_SUPPORTED, False)
+    assert not subsidy_creates(upstream)
+
+
+def test_assigned_policy_allocates_then_redeems_at_the_given_price(upstream, staff):
+    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    learner = upstream.learners[2]
+    record = record_for(upstream, policy, learner=learner["lms_user_id"], price=18900)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+
+    assert result.succeeded, record.error_message
+    assignment = LearnerContentAssignment.objects.get(assignment_configuration=policy.assignment_configuration)
+    assert assignment.learner_email == learner["email"] and assignment.lms_user_id == learner["lms_user_id"]
+    assert assignment.content_key == upstream.run and assignment.content_quantity == -18900
+    assert assignment.state == AssignmentState.ACCEPTED
+    assert str(assignment.transaction_uuid) == str(record.transaction_uuid)
+    assert int(result.transaction["quantity"]) == -18900
+    assert RedemptionAttempt.objects.get(forced_redemption=record).assignment_id == assignment.uuid
+
+
+def test_assigned_policy_without_an_lms_learner_makes_no_assignment(upstream, staff):
+    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    record = record_for(upstream, policy, learner=upstream.unlinked_learner["lms_user_id"])
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert result.reason == c.REASON_LEARNER_NOT_IN_ENTERPRISE
+    assert record.error_reason == c.REASON_LEARNER_NOT_IN_ENTERPRISE
+    assert record.error_code == CODE_LEARNER_EMAIL_NOT_FOUND
+    assert not LearnerContentAssignment.objects.exists()
+
+
+def test_assigned_policy_with_an_inactive_configuration_reports_the_assignment_error(upstream, staff):
+    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    policy.assignment_configuration.active = False
+    policy.assignment_configuration.save()
+    record = record_for(upstream, policy)
+    force_redemption(forced_redemption=record, acting_user=staff)
+    assert record.error_code == CODE_ASSIGNMENT_ERROR and "inactive" in record.error_message
+
+
+def test_a_redeemed_record_is_never_run_again(upstream, staff):
+    record = record_for(upstream)
+    first = force_redemption(forced_redemption=record, acting_user=staff)
+    redeemed_at = record.redeemed_at
+    second = force_redemption(forced_redemption=record, acting_user=staff)  # double submit, or the action twice
+
+    assert second.succeeded and second.already_redeemed
+    assert second.transaction["uuid"] == first.transaction["uuid"]
+    record.refresh_from_db()
+    assert record.redeemed_at == redeemed_at
+    assert len(subsidy_creates(upstream)) == 1
+    assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 1
+
+
+def _force_in_threads(records, staff, count):
+    results, errors = [], []
+    barrier = threading.Barrier(count)
+
+    def go(record):
+        try:
+            barrier.wait(10)
+            results.append(force_redemption(forced_redemption=record, acting_user=staff))
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=go, args=(record,)) for record in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return results
+
+
+def test_two_staff_forcing_the_same_record_at_once_make_one_transaction(upstream, staff):
+    record = record_for(upstream)
+    # Each "staff member" holds their own copy of the record, as two admin requests would.
+    copies = [type(record).objects.get(pk=record.pk) for _ in range(3)]
+    results = _force_in_threads(copies, staff, 3)
+
+    assert len(results) == 3 and all(r.succeeded for r in results)
+    assert len({r.transaction["uuid"] for r in results}) == 1
+    assert sum(1 for r in results if not r.already_redeemed) == 1
+    assert len(subsidy_creates(upstream)) == 1
+    assert len([t for t in upstream.control.transactions() if t["lms_user_id"] == record.lms_user_id]) == 1
+    # Only the run that held the claim ran the workflow.
+    assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 1
+    record.refresh_from_db()
+    assert str(record.transaction_uuid) == results[0].transaction["uuid"]
+
+
+def test_two_records_for_the_same_redemption_still_make_one_transaction(upstream, staff):
+    # Different records slip past the per-record claim; the policy lock and idempotency catch them.
+    policy = world_policy(upstream)
+    records = [record_for(upstream, policy) for _ in range(2)]
+    results = _force_in_threads(records, staff, 2)
+    assert all(r.succeeded for r in results)
+    assert len({r.transaction["uuid"] for r in results}) == 1
+    assert len(subsidy_creates(upstream)) == 1
+
+
+def test_a_forcing_in_progress_elsewhere_is_reported_and_nothing_is_stored(upstream, staff, settings):
+    settings.POLICY_LOCK_WAIT_SECONDS = 0.1
+    settings.UPSTREAM_READ_TIMEOUT = 0.01
+    record = record_for(upstream)
+    caches[settings.POLICY_LOCK_CACHE_ALIAS].add(_claim_key(record.uuid), "someone-else", 60)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert result.outcome == AttemptOutcome.POLICY_BUSY and result.local_code == CODE_FORCING_IN_PROGRESS
+    assert record.state == "waiting" and record.errored_at is None
+    assert not RedemptionAttempt.objects.filter(forced_redemption=record).exists()
+
+
+def test_an_unexpected_error_stores_its_traceback(upstream, staff, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(PerLearnerEnrollmentCreditAccessPolicy, "can_redeem", broken)
+    record = record_for(upstream)
+    result = force_redemption(forced_redemption=record, acting_user=staff)
+    assert result.outcome == AttemptOutcome.UNEXPECTED_ERROR
+    assert record.state == "errored" and "ZeroDivisionError" in record.traceback
+    assert record.error_code == AttemptOutcome.UNEXPECTED_ERROR
