@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-prodstack demo upgrade clean migrate
+.PHONY: help venv browsers test demo upgrade clean migrate bench
 
 help:
 	@echo "make demo      run the service with demo data and the upstream emulator (SQLite)"
@@ -23,7 +23,13 @@ $(STAMP): requirements/test.txt
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The admin browser tests drive Debian's chromium through Playwright (never Playwright's own browser download).
+browsers:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: $(STAMP) browsers
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 migrate: $(STAMP)
