@@ -19,13 +19,10 @@ its audit rows through a second connection; on SQLite a write transaction held o
 would block those writes until it timed out.
 """
 import logging
-import time
 import traceback as traceback_module
 from contextlib import contextmanager
-from uuid import uuid4
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,8 +31,9 @@ from enterprise_access.apps.api_client.exceptions import UpstreamAPIError
 from enterprise_access.apps.content_assignments.services import AssignmentError, allocate
 
 from . import constants as c
+from .locks import CacheLockBusy, cache_lock
 from .models import AssignedLearnerCreditAccessPolicy, AttemptOutcome, AttemptSource, ForcedPolicyRedemption
-from .redemption import RedemptionResult, redeem_policy
+from .redemption import RedemptionResult, _AttemptRecorder, _error_fields, redeem_policy
 
 logger = logging.getLogger(__name__)
 
@@ -68,22 +66,14 @@ def _record_claim(record_uuid):
     Waits as long as a policy lock may be held plus the wait for it, which covers a whole run of the workflow;
     a claim left by a dead process expires after the policy lock's timeout.
     """
-    cache = caches[settings.POLICY_LOCK_CACHE_ALIAS]
-    key, token = _claim_key(record_uuid), uuid4().hex
-    timeout = settings.POLICY_LOCK_TIMEOUT_SECONDS
-    deadline = time.monotonic() + settings.POLICY_LOCK_WAIT_SECONDS + settings.UPSTREAM_READ_TIMEOUT * 4
-    while not cache.add(key, token, timeout):
-        if time.monotonic() >= deadline:
-            raise ForcingInProgress(f"Another forcing of {record_uuid} is still running; refresh to see its result.")
-        time.sleep(settings.POLICY_LOCK_POLL_SECONDS)
+    wait = settings.POLICY_LOCK_WAIT_SECONDS + settings.UPSTREAM_READ_TIMEOUT * 4
     try:
-        yield
-    finally:
-        try:
-            if cache.get(key) == token:
-                cache.delete(key)
-        except Exception:  # pylint: disable=broad-except
-            logger.exception("Could not release the forced-redemption claim %s; it expires in %ss.", key, timeout)
+        with cache_lock(_claim_key(record_uuid), wait_seconds=wait,
+                        timeout_seconds=settings.POLICY_LOCK_TIMEOUT_SECONDS):
+            yield
+    except CacheLockBusy:
+        raise ForcingInProgress(f"Another forcing of {record_uuid} is still running; refresh to see its result.") \
+            from None
 
 
 def _locked(record_uuid) -> ForcedPolicyRedemption:
@@ -128,11 +118,25 @@ def _allocate_assignment(policy, record) -> RedemptionResult | None:
     return None
 
 
+def _record_stopped_run(policy, record, acting_user, result: RedemptionResult):
+    """The attempt row of a run that stopped before the workflow (e.g. the LMS down while allocating)."""
+    recorder = _AttemptRecorder(
+        policy=policy, lms_user_id=record.lms_user_id, content_key=record.course_run_key,
+        source=AttemptSource.FORCED_REDEMPTION, acting_user=acting_user if getattr(acting_user, "pk", None) else None,
+        forced_redemption=record,
+    )
+    fields = (_error_fields(result.error) if result.error is not None
+              else {"error_code": result.local_code[:64], "error_message": result.error_message[:5000]})
+    recorder.finish(outcome=result.outcome, reason=(result.reason or "")[:64], **fields)
+    result.attempt_uuid = recorder.uuid if recorder.row else None
+
+
 def _run(record, acting_user) -> RedemptionResult:
     policy = record.subsidy_access_policy
     if isinstance(policy, AssignedLearnerCreditAccessPolicy):
         stopped = _allocate_assignment(policy, record)
         if stopped is not None:
+            _record_stopped_run(policy, record, acting_user, stopped)
             return stopped
     return redeem_policy(
         policy=policy,

@@ -31,34 +31,56 @@ def policy_lock_key(policy_uuid) -> str:
     return f"enterprise-access:policy-lock:{policy_uuid}"
 
 
-@contextmanager
-def policy_lock(policy_uuid, *, wait_seconds=None, timeout_seconds=None):
-    """
-    Hold the lock for ``policy_uuid`` while the block runs; released on every path.
+class CacheLockBusy(Exception):
+    """A cache lock stayed taken for longer than the caller was willing to wait."""
 
-    Waits up to ``wait_seconds`` (default ``POLICY_LOCK_WAIT_SECONDS``) and raises ``PolicyLockBusy`` after.
-    ``timeout_seconds`` bounds how long a crashed holder can keep others out. Cache errors (e.g. Redis down)
-    propagate to the caller, which answers "unavailable" rather than redeeming without the lock.
+    def __init__(self, key, waited_seconds):
+        self.key = key
+        self.waited_seconds = waited_seconds
+        super().__init__(f"{key} stayed busy for {waited_seconds:.2f}s.")
+
+
+@contextmanager
+def cache_lock(key, *, wait_seconds, timeout_seconds):
+    """
+    Hold ``key`` in the lock cache while the block runs; released on every path, only by its holder.
+
+    Waits up to ``wait_seconds`` (raising ``CacheLockBusy`` after); ``timeout_seconds`` bounds how long a crashed
+    holder keeps others out. Cache errors (e.g. Redis down) propagate: the caller answers "unavailable" rather
+    than going ahead unlocked.
     """
     cache = caches[settings.POLICY_LOCK_CACHE_ALIAS]
-    wait_seconds = settings.POLICY_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    timeout_seconds = timeout_seconds or settings.POLICY_LOCK_TIMEOUT_SECONDS
-    key = policy_lock_key(policy_uuid)
     token = uuid4().hex
     started = time.monotonic()
     poll = settings.POLICY_LOCK_POLL_SECONDS
     while not cache.add(key, token, timeout_seconds):
         waited = time.monotonic() - started
         if waited >= wait_seconds:
-            raise PolicyLockBusy(policy_uuid, waited)
+            raise CacheLockBusy(key, waited)
         # Jitter spreads waiters out so they do not all retry in the same instant.
         time.sleep(min(poll * (0.5 + random.random()), max(wait_seconds - waited, 0.001)))
     try:
         yield
     finally:
         try:
-            # Only the holder releases; if our lock expired and someone else took it, leave theirs alone.
+            # If our lock expired and someone else took it, leave theirs alone.
             if cache.get(key) == token:
                 cache.delete(key)
         except Exception:  # pylint: disable=broad-except
-            logger.exception("Could not release policy lock %s; it expires in %ss.", key, timeout_seconds)
+            logger.exception("Could not release lock %s; it expires in %ss.", key, timeout_seconds)
+
+
+@contextmanager
+def policy_lock(policy_uuid, *, wait_seconds=None, timeout_seconds=None):
+    """
+    Hold the lock for ``policy_uuid`` while the block runs; ``PolicyLockBusy`` after a bounded wait.
+
+    The wait defaults to ``POLICY_LOCK_WAIT_SECONDS`` and the lifetime to ``POLICY_LOCK_TIMEOUT_SECONDS``.
+    """
+    wait_seconds = settings.POLICY_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    try:
+        with cache_lock(policy_lock_key(policy_uuid), wait_seconds=wait_seconds,
+                        timeout_seconds=timeout_seconds or settings.POLICY_LOCK_TIMEOUT_SECONDS):
+            yield
+    except CacheLockBusy as busy:
+        raise PolicyLockBusy(policy_uuid, busy.waited_seconds) from None
