@@ -6,6 +6,7 @@ the local service accepts. Anyone can read it, so a token signed with it proves 
 machine: production reads its public key set from ``JWT_PUBLIC_SIGNING_JWK_SET`` and has no private key.
 """
 import json
+import secrets
 
 DEV_JWT_ISSUER = "http://localhost:18000/oauth2"
 DEV_JWT_AUDIENCE = "enterprise-access-dev"
@@ -42,3 +43,19 @@ GfvBqcoYS967RUEa6tcjzSIx
 """
 
 DEV_JWT_PUBLIC_JWK_SET = json.dumps({"keys": [{"kty": "RSA", "key_ops": ["verify"], "n": "xUKCn0Qx25aF2P20KeiVdU2rOGGw0UwsQRMVhm0x6kyHbws1l6nwZ165Lzj_mpN2bob8eFyXeBoAd5VgIMfxUmBUkaIic8YStRmxaXDu55pCyUUHbDtmmSsaTJkBs30lRTAnCgxrlo-zlCN7vVNBwvSr3I86SIPCgujkYMpWoVGX-rEFIXCGga8O8p6mCLfUD0sqwutWYSNqAoY3rTNbJV0D4O8UrrhULGvx4NihqfkpG5qV9bd0uVmKryYSzFdzSVjncb82F3NUD3RHYR8gOZ2sNRrY_Ri03hwfLEqcleW5B7GmiwfCaDYvLBQtReBzdx0D3x6iz8AoUbd4XxkmrQ", "e": "AQAB", "kid": "enterprise-access-dev-1", "use": "sig", "alg": "RS256"}]})  # noqa: E501
+
+
+def dev_jwt_auth(jwt_auth: dict) -> dict:
+    """
+    ``JWT_AUTH`` for the local and test settings: tokens verified against the dev key pair only.
+
+    The issuer's symmetric SECRET_KEY is a random per-process value and symmetric decoding is off anyway, so no
+    HS256 token signed with a guessable secret can be accepted.
+    """
+    return {
+        **jwt_auth,
+        "JWT_ISSUERS": [
+            {"ISSUER": DEV_JWT_ISSUER, "AUDIENCE": DEV_JWT_AUDIENCE, "SECRET_KEY": secrets.token_urlsafe(48)},
+        ],
+        "JWT_PUBLIC_SIGNING_JWK_SET": DEV_JWT_PUBLIC_JWK_SET,
+    }

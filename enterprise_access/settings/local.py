@@ -5,11 +5,10 @@ The database cache lives in the same SQLite file as the data, so the policy lock
 across every process on this machine (the service, management commands, a second runserver).
 """
 import os
-import secrets
 
 from .base import *  # noqa: F401,F403
 from .base import JWT_AUTH, VAR_DIR, with_independent_alias
-from .dev_jwt_keys import DEV_JWT_AUDIENCE, DEV_JWT_ISSUER, DEV_JWT_PRIVATE_KEY_PEM, DEV_JWT_PUBLIC_JWK_SET
+from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 DEBUG = True
 SECRET_KEY = "local-development-only-not-a-secret"
@@ -42,17 +41,7 @@ ENTERPRISE_CATALOG_URL = f"{EMULATOR_URL}/catalog"
 LMS_URL = f"{EMULATOR_URL}/lms"
 OAUTH2_PROVIDER_URL = f"{EMULATOR_URL}/lms/oauth2"
 
-# ---------------------------------------------------------------------------------------------
-# JWT: a dev-only RSA key pair (settings/dev_jwt_keys.py, never used by production). The issuer's
-# symmetric SECRET_KEY is a random per-process value and symmetric decoding is off anyway, so no
-# HS256 token signed with a guessable secret can be accepted.
-# ---------------------------------------------------------------------------------------------
-JWT_AUTH = {
-    **JWT_AUTH,
-    "JWT_ISSUERS": [
-        {"ISSUER": DEV_JWT_ISSUER, "AUDIENCE": DEV_JWT_AUDIENCE, "SECRET_KEY": secrets.token_urlsafe(48)},
-    ],
-    "JWT_PUBLIC_SIGNING_JWK_SET": DEV_JWT_PUBLIC_JWK_SET,
-}
+# JWT: the dev-only RSA key pair (settings/dev_jwt_keys.py), never used by production.
+JWT_AUTH = dev_jwt_auth(JWT_AUTH)
 MINT_JWT_ENABLED = True
 MINT_JWT_PRIVATE_KEY_PEM = DEV_JWT_PRIVATE_KEY_PEM

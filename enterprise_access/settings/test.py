@@ -5,13 +5,12 @@ By default: in-memory SQLite and a local-memory cache. ``.ci/run`` runs the same
 production-like stack by setting ``DATABASE_URL`` (MariaDB) and ``REDIS_URL``.
 """
 import os
-import secrets
 
 import dj_database_url
 
 from .base import *  # noqa: F401,F403
 from .base import JWT_AUTH, VAR_DIR, with_independent_alias
-from .dev_jwt_keys import DEV_JWT_AUDIENCE, DEV_JWT_ISSUER, DEV_JWT_PRIVATE_KEY_PEM, DEV_JWT_PUBLIC_JWK_SET
+from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 SECRET_KEY = "test-only-not-a-secret"
 ALLOWED_HOSTS = ["*"]
@@ -53,17 +52,7 @@ UPSTREAM_READ_TIMEOUT = 2.0
 POLICY_LOCK_WAIT_SECONDS = 1.0
 SUBSIDY_BUSY_BACKOFF_SECONDS = 0.01
 
-# ---------------------------------------------------------------------------------------------
-# JWT: a dev-only RSA key pair (settings/dev_jwt_keys.py, never used by production). The issuer's
-# symmetric SECRET_KEY is a random per-process value and symmetric decoding is off anyway, so no
-# HS256 token signed with a guessable secret can be accepted.
-# ---------------------------------------------------------------------------------------------
-JWT_AUTH = {
-    **JWT_AUTH,
-    "JWT_ISSUERS": [
-        {"ISSUER": DEV_JWT_ISSUER, "AUDIENCE": DEV_JWT_AUDIENCE, "SECRET_KEY": secrets.token_urlsafe(48)},
-    ],
-    "JWT_PUBLIC_SIGNING_JWK_SET": DEV_JWT_PUBLIC_JWK_SET,
-}
+# JWT: the dev-only RSA key pair (settings/dev_jwt_keys.py), never used by production.
+JWT_AUTH = dev_jwt_auth(JWT_AUTH)
 MINT_JWT_ENABLED = True
 MINT_JWT_PRIVATE_KEY_PEM = DEV_JWT_PRIVATE_KEY_PEM
