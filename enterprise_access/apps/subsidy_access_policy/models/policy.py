@@ -334,6 +334,18 @@ class SubsidyAccessPolicy(models.Model):
         """Local bookkeeping after a successful redemption (assigned policies accept the assignment)."""
 
 
+def _direct_policy_errors(policy, what, foreign_limit, foreign_limit_message) -> dict:
+    """Validation shared by the direct (per-learner) types: their access method, and no other type's fields."""
+    errors = {}
+    if getattr(policy, foreign_limit) is not None:
+        errors[foreign_limit] = f"{what} {foreign_limit_message}"
+    if policy.access_method != c.AccessMethods.DIRECT:
+        errors["access_method"] = f"{what} uses the direct access method."
+    if policy.assignment_configuration_id:
+        errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
+    return errors
+
+
 def _transactions_spend(transactions) -> int:
     return -sum(int(tx.get("quantity") or 0) for tx in transactions)
 
@@ -349,14 +361,8 @@ class PerLearnerEnrollmentCreditAccessPolicy(SubsidyAccessPolicy):
 
     @staticmethod
     def type_errors(policy):
-        errors = {}
-        if policy.per_learner_spend_limit is not None:
-            errors["per_learner_spend_limit"] = "A per-learner enrollment cap policy has no per-learner spend limit; clear it."
-        if policy.access_method != c.AccessMethods.DIRECT:
-            errors["access_method"] = "A per-learner enrollment cap policy uses the direct access method."
-        if policy.assignment_configuration_id:
-            errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
-        return errors
+        return _direct_policy_errors(policy, "A per-learner enrollment cap policy", "per_learner_spend_limit",
+                                     "has no per-learner spend limit; clear it.")
 
     def learner_limit_reason(self, lms_user_id, price):
         if self.per_learner_enrollment_limit is None:
@@ -377,14 +383,8 @@ class PerLearnerSpendCreditAccessPolicy(SubsidyAccessPolicy):
 
     @staticmethod
     def type_errors(policy):
-        errors = {}
-        if policy.per_learner_enrollment_limit is not None:
-            errors["per_learner_enrollment_limit"] = "A per-learner spend cap policy has no enrollment limit; clear it."
-        if policy.access_method != c.AccessMethods.DIRECT:
-            errors["access_method"] = "A per-learner spend cap policy uses the direct access method."
-        if policy.assignment_configuration_id:
-            errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
-        return errors
+        return _direct_policy_errors(policy, "A per-learner spend cap policy", "per_learner_enrollment_limit",
+                                     "has no enrollment limit; clear it.")
 
     def learner_limit_reason(self, lms_user_id, price):
         if self.per_learner_spend_limit is None:
