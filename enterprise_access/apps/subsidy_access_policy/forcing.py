@@ -33,7 +33,7 @@ from enterprise_access.apps.content_assignments.services import AssignmentError,
 from . import constants as c
 from .locks import CacheLockBusy, cache_lock
 from .models import AssignedLearnerCreditAccessPolicy, AttemptOutcome, AttemptSource, ForcedPolicyRedemption
-from .redemption import RedemptionResult, _AttemptRecorder, _error_fields, redeem_policy
+from .redemption import RedemptionResult, AttemptRecorder, attempt_error_fields, redeem_policy
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +120,12 @@ def _allocate_assignment(policy, record) -> RedemptionResult | None:
 
 def _record_stopped_run(policy, record, acting_user, result: RedemptionResult):
     """The attempt row of a run that stopped before the workflow (e.g. the LMS down while allocating)."""
-    recorder = _AttemptRecorder(
+    recorder = AttemptRecorder(
         policy=policy, lms_user_id=record.lms_user_id, content_key=record.course_run_key,
         source=AttemptSource.FORCED_REDEMPTION, acting_user=acting_user if getattr(acting_user, "pk", None) else None,
         forced_redemption=record,
     )
-    fields = (_error_fields(result.error) if result.error is not None
+    fields = (attempt_error_fields(result.error) if result.error is not None
               else {"error_code": result.local_code[:64], "error_message": result.error_message[:5000]})
     recorder.finish(outcome=result.outcome, reason=(result.reason or "")[:64], **fields)
     result.attempt_uuid = recorder.uuid if recorder.row else None

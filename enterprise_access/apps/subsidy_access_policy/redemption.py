@@ -64,8 +64,12 @@ class RedemptionResult:
         return self.outcome == AttemptOutcome.REDEEMED
 
 
-class _AttemptRecorder:
-    """Opens and finishes one RedemptionAttempt row; a failure to write is logged and counted, never raised."""
+class AttemptRecorder:
+    """
+    Opens and finishes one RedemptionAttempt row; a failure to write is logged and counted, never raised.
+
+    Used by the workflow, and by forced redemption for a run that stops before reaching the workflow.
+    """
 
     def __init__(self, **fields):
         self.row = None
@@ -113,7 +117,7 @@ def _ms_since(start) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
-def _error_fields(error: UpstreamAPIError) -> dict:
+def attempt_error_fields(error: UpstreamAPIError) -> dict:
     payload = error.payload
     if payload is not None and not isinstance(payload, (dict, list)):
         payload = {"raw": str(payload)[:2000]}
@@ -174,7 +178,7 @@ def redeem_policy(
     elif policy.late_redemption_allowed_now():
         metadata[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
 
-    recorder = _AttemptRecorder(
+    recorder = AttemptRecorder(
         policy=policy,
         lms_user_id=lms_user_id,
         content_key=content_key,
@@ -225,17 +229,19 @@ def redeem_policy(
         recorder.note(error_code="policy_lock_busy", error_message=str(exc))
     except UpstreamBusyError as exc:
         result.outcome, result.error, result.error_message = AttemptOutcome.POLICY_BUSY, exc, exc.message
-        recorder.note(**_error_fields(exc))
+        recorder.note(**attempt_error_fields(exc))
     except UpstreamRequestError as exc:
-        # The subsidy service declining the transaction is a refusal; any other 4xx means an upstream
-        # answered in a way this service cannot use (e.g. an unknown subsidy): unavailable, not the learner's fault.
-        refused = exc.service == "subsidy" and recorder.fields.get("subsidy_call_ms") is not None
+        # Only the subsidy service's documented 422 on create is a refusal. Any other 4xx (an unknown subsidy,
+        # a missing permission for our service account) is an upstream we cannot use: unavailable, and not the
+        # learner's fault.
+        refused = (exc.service == "subsidy" and exc.status == 422
+                   and recorder.fields.get("subsidy_call_ms") is not None)
         result.outcome = AttemptOutcome.SUBSIDY_REFUSED if refused else AttemptOutcome.UPSTREAM_UNAVAILABLE
         result.error, result.error_message = exc, exc.message
-        recorder.note(**_error_fields(exc))
+        recorder.note(**attempt_error_fields(exc))
     except UpstreamUnavailableError as exc:
         result.outcome, result.error, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, exc, exc.message
-        recorder.note(**_error_fields(exc))
+        recorder.note(**attempt_error_fields(exc))
     except INFRASTRUCTURE_ERRORS as exc:
         # The cache holding the lock, or the database, is down: retryable, and nothing was spent.
         code = "database_unavailable" if isinstance(exc, DatabaseError) else "cache_unavailable"

@@ -214,3 +214,12 @@ def test_attempt_rows_never_decide_anything(upstream):
     assert (with_log.outcome, with_log.already_redeemed, with_log.transaction["uuid"]) == \
         (without_log.outcome, without_log.already_redeemed, without_log.transaction["uuid"]) == \
         (AttemptOutcome.REDEEMED, True, first.transaction["uuid"])
+
+
+def test_a_create_4xx_other_than_422_is_our_misconfiguration_not_a_refusal(upstream):
+    policy = world_policy(upstream)
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=403,
+                               body='{"detail": "Missing: subsidy.can_create_transactions"}')
+    result = run(policy, upstream.learner["lms_user_id"], upstream.run)
+    assert result.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
+    assert (only_attempt(policy).outcome, only_attempt(policy).error_status) == (AttemptOutcome.UPSTREAM_UNAVAILABLE, 403)

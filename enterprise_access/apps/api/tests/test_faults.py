@@ -1,0 +1,400 @@
+"""
+Fault suite for ``POST /api/v1/policy-redemption/<policy_uuid>/redeem/`` (issue 7, item 3).
+
+Every upstream the redeem path calls is made to fail in every way we know of, through the emulator's fault API
+(or, for a refused connection, a base URL on a closed port). For each case the suite checks:
+
+- the documented status (decision 0005): 503 + ``Retry-After`` for an outage of any kind; 422 with the
+  subsidy service's ``code``/``detail`` only when the subsidy service refuses the transaction itself;
+- exactly one ``RedemptionAttempt`` row, finished, with the right outcome and error fields;
+- no partial state: no assignment accepted, no transaction uuid anywhere, no committed transaction upstream.
+
+Then the infrastructure: Redis down (refused, and accepting but silent) and the database unreachable answer a
+clear 503 quickly instead of hanging or answering 500.
+"""
+import re
+import socket
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.db import connections
+
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.core import demo
+from enterprise_access.apps.subsidy_access_policy.models import (
+    AssignedLearnerCreditAccessPolicy,
+    AttemptOutcome,
+    RedemptionAttempt,
+)
+from enterprise_access.apps.subsidy_access_policy.tests.factories import (
+    AssignedPolicyFactory,
+    AssignmentFactory,
+    PerLearnerEnrollmentPolicyFactory,
+)
+
+from .helpers import learner_client, redeem_url
+
+pytestmark = [pytest.mark.emulator, pytest.mark.django_db(transaction=True, databases=["default", "independent"])]
+
+LEARNER = demo.LEARNERS[0]
+RUN = demo.ORDINARY_RUNS[0]
+PRICE = demo.PRICES[RUN]
+
+# A read timeout short enough to keep the suite fast, and a fault delay well past it.
+READ_TIMEOUT = 0.3
+FAULT_DELAY_MS = 800
+MALFORMED_BODY = "<html><body>Service Temporarily Unavailable</body></html>"
+# Each case must answer well inside this (no hang), timeouts included.
+MAX_CASE_SECONDS = 5.0
+
+
+# ----- the matrix ---------------------------------------------------------------------------------------
+
+# Which call of the redeem path each upstream fault hits: a fault API matcher (path is the regex matched
+# against the path after the service prefix), the settings key of its base URL (for "refused"), and the
+# service that the error names.
+UPSTREAMS = {
+    "subsidy_can_redeem": {"service": "subsidy", "method": "GET", "path": r"^/api/v1/subsidies/[^/]+/can_redeem/",
+                           "url_setting": "ENTERPRISE_SUBSIDY_URL"},
+    "subsidy_create": {"service": "subsidy", "method": "POST", "path": r"/admin/transactions/?$",
+                       "url_setting": None},  # one base URL with can_redeem: "refused" is the can_redeem row
+    "catalog_contains": {"service": "catalog", "method": "GET", "path": r"/contains_content_items/",
+                         "url_setting": "ENTERPRISE_CATALOG_URL"},
+    "lms_enterprise_learner": {"service": "lms", "method": "GET", "path": r"^/enterprise/api/v1/enterprise-learner/",
+                               "url_setting": "LMS_URL"},
+    "oauth_token": {"service": "oauth", "method": "POST", "path": r".*", "url_setting": "OAUTH2_PROVIDER_URL"},
+}
+
+# The 4xx each upstream documents (upstream-contracts.md), with the code the client reads from its body.
+FOUR_XX = {
+    "subsidy_can_redeem": (403, {"error_code": "Forbidden", "developer_message": "MISSING: subsidy.can_read_subsidies",
+                                 "user_message": "MISSING: subsidy.can_read_subsidies"}, "Forbidden"),
+    "subsidy_create": (422, {"detail": "Enrollment failed.", "code": "enrollment_error"}, "enrollment_error"),
+    "catalog_contains": (404, {"detail": "No EnterpriseCatalog matches the given query."}, "http_404"),
+    "lms_enterprise_learner": (403, {"detail": "You do not have permission to perform this action."}, "http_403"),
+    "oauth_token": (401, {"error": "invalid_client", "error_description": "Client authentication failed."},
+                    "invalid_client"),
+}
+
+FAULTS = ["refused", "dropped", "timeout", "http_500", "http_503", "http_4xx", "malformed_json", "empty_body"]
+
+
+def _cases():
+    for upstream_name, spec in UPSTREAMS.items():
+        for fault in FAULTS:
+            if fault == "refused" and spec["url_setting"] is None:
+                continue
+            yield pytest.param(upstream_name, fault, id=f"{upstream_name}-{fault}")
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def inject(upstream, settings, upstream_name, fault):
+    """
+    Make ``upstream_name`` fail with ``fault``; return what the attempt row must then say:
+    ``(http_status, outcome, error_code, error_status)``.
+    """
+    spec = UPSTREAMS[upstream_name]
+    matcher = {"service": spec["service"], "method": spec["method"], "path": spec["path"]}
+    unavailable = (503, AttemptOutcome.UPSTREAM_UNAVAILABLE)
+    if fault == "refused":
+        setting = spec["url_setting"]
+        setattr(settings, setting, f"http://127.0.0.1:{closed_port()}/{spec['service']}")
+        return (*unavailable, "connection_error", None)
+    if fault == "dropped":
+        upstream.control.add_fault(**matcher, status=0)
+        return (*unavailable, "connection_error", None)
+    if fault == "timeout":
+        # The emulator answers only after the client gave up; an error then, so nothing is written late
+        # (the late-commit case of the transaction create has its own test below).
+        settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
+        upstream.control.add_fault(**matcher, status=503, delay_ms=FAULT_DELAY_MS)
+        return (*unavailable, "timeout", None)
+    if fault in ("http_500", "http_503"):
+        status = int(fault[-3:])
+        upstream.control.add_fault(**matcher, status=status)
+        return (*unavailable, fault, status)
+    if fault == "http_4xx":
+        status, body, code = FOUR_XX[upstream_name]
+        upstream.control.add_fault(**matcher, status=status, body=body)
+        if upstream_name == "subsidy_create":
+            # The subsidy service declined the transaction: the learner is told why (decision 0005).
+            return 422, AttemptOutcome.SUBSIDY_REFUSED, code, status
+        # Any other 4xx is an upstream answering in a way we cannot use: an outage, not a reason.
+        return (*unavailable, code, status)
+    if fault == "malformed_json":
+        upstream.control.add_fault(**matcher, status=200, body=MALFORMED_BODY)
+        return (*unavailable, "malformed_response", 200)
+    if fault == "empty_body":
+        upstream.control.add_fault(**matcher, status=200, body="")
+        return (*unavailable, "malformed_response", 200)
+    raise AssertionError(fault)
+
+
+def await_delayed_answer(upstream, upstream_name):
+    """
+    Wait until the emulator has sent the answer a timeout fault delayed, so that it happened inside this test
+    (and cannot land in the next test's request log).
+    """
+    spec = UPSTREAMS[upstream_name]
+    deadline = time.monotonic() + FAULT_DELAY_MS / 1000 + 3
+    while time.monotonic() < deadline:
+        if any(r["method"] == spec["method"] and re.search(spec["path"], r["path"]) and r["status"] == 503
+               for r in upstream.control.requests(service=spec["service"])):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the delayed {upstream_name} call never finished")
+
+
+def world_policy(kind):
+    """A policy on the demo world; for ``assigned``, with learner 0 allocated ``RUN`` at its price."""
+    world = {"enterprise_customer_uuid": demo.CUSTOMER_UUID, "subsidy_uuid": demo.SUBSIDY_UUIDS[kind],
+             "catalog_uuid": demo.CATALOG_UUIDS[kind]}
+    if kind == "assigned":
+        policy = AssignedPolicyFactory(**world)
+        AssignmentFactory(assignment_configuration=policy.assignment_configuration,
+                          lms_user_id=LEARNER["lms_user_id"], learner_email=LEARNER["email"], content_key=RUN,
+                          content_quantity=-PRICE)
+        return policy
+    return PerLearnerEnrollmentPolicyFactory(**world)
+
+
+def redeem(policy):
+    started = time.monotonic()
+    response = learner_client(LEARNER["lms_user_id"]).post(
+        redeem_url(policy.uuid), {"lms_user_id": LEARNER["lms_user_id"], "content_key": RUN}, format="json")
+    return response, time.monotonic() - started
+
+
+def subsidy_creates(upstream):
+    return [r for r in upstream.control.requests(service="subsidy")
+            if r["method"] == "POST" and "transactions" in r["path"]]
+
+
+def committed_transactions(upstream, policy):
+    return [tx for tx in upstream.control.transactions(policy.subsidy_uuid)
+            if str(tx.get("subsidy_access_policy_uuid")) == str(policy.uuid) and tx.get("state") == "committed"]
+
+
+def assert_no_partial_state(upstream, policy):
+    """Nothing was spent and nothing says it was: the state is as if the request never came."""
+    assert committed_transactions(upstream, policy) == []
+    if isinstance(policy, AssignedLearnerCreditAccessPolicy):
+        assignment = policy.assignment_configuration.assignments.get()
+        assert assignment.state == AssignmentState.ALLOCATED
+        assert assignment.transaction_uuid is None
+
+
+def the_attempt(policy) -> RedemptionAttempt:
+    attempts = list(RedemptionAttempt.objects.filter(policy_uuid=policy.uuid))
+    assert len(attempts) == 1, attempts
+    return attempts[0]
+
+
+@pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
+@pytest.mark.parametrize("upstream_name,fault", list(_cases()))
+def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
+    policy = world_policy(kind)
+    http_status, outcome, error_code, error_status = inject(upstream, settings, upstream_name, fault)
+
+    response, elapsed = redeem(policy)
+
+    assert response.status_code == http_status, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    body = response.json()
+    attempt = the_attempt(policy)
+    assert body["attempt_uuid"] == str(attempt.uuid)
+    service = UPSTREAMS[upstream_name]["service"]
+    if http_status == 503:
+        assert int(response["Retry-After"]) > 0
+        assert body["code"] == "upstream_unavailable" and body["service"] == service
+    else:
+        _, error_body, _ = FOUR_XX[upstream_name]
+        assert body["code"] == error_body["code"] and body["detail"] == error_body["detail"]
+
+    assert attempt.outcome == outcome
+    assert attempt.error_code == error_code
+    assert attempt.error_status == error_status
+    assert attempt.error_message.startswith(f"{service}: ")
+    assert attempt.finished_at is not None
+    assert attempt.transaction_uuid is None and attempt.transaction_state == ""
+    assert not attempt.already_redeemed
+
+    # The workflow stopped at the failing call: the create was never sent unless it was the one failing, and
+    # then exactly once (no retry of an outage). The emulator logs a call when it answers, so a create still
+    # being delayed by a timeout fault may not be logged yet.
+    creates = len(subsidy_creates(upstream))
+    if upstream_name != "subsidy_create":
+        assert creates == 0
+    else:
+        assert creates == 1 or (fault == "timeout" and creates == 0)
+    assert_no_partial_state(upstream, policy)
+    if fault == "timeout":
+        await_delayed_answer(upstream, upstream_name)
+        assert_no_partial_state(upstream, policy)
+
+
+# ----- the one ambiguous fault: a transaction create that commits after we stopped waiting ---------------
+
+
+@pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
+def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_transaction(upstream, settings, kind):
+    """
+    The worst timeout: the subsidy service commits the transaction after the client gave up. The answer must be
+    a retryable 503 (never a success nor a refusal), the assignment must not be accepted on a transaction we
+    never saw, and the retry the 503 invites must answer with *that* transaction, not write a second one.
+    """
+    policy = world_policy(kind)
+    settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
+    upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=None,
+                               delay_ms=FAULT_DELAY_MS, times=1)
+
+    response, elapsed = redeem(policy)
+    assert response.status_code == 503, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    attempt = the_attempt(policy)
+    assert (attempt.outcome, attempt.error_code, attempt.error_status) == (AttemptOutcome.UPSTREAM_UNAVAILABLE,
+                                                                           "timeout", None)
+    # Right after the answer: nothing accepted on a transaction we never saw.
+    assert_no_partial_state(upstream, policy)
+
+    # Wait for the late commit upstream.
+    deadline = time.monotonic() + FAULT_DELAY_MS / 1000 + 3
+    while not committed_transactions(upstream, policy) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    late = committed_transactions(upstream, policy)
+    assert len(late) == 1
+
+    retry, _ = redeem(policy)
+    assert retry.status_code == 200, retry.content
+    assert retry.json()["uuid"] == late[0]["uuid"]
+    assert len(committed_transactions(upstream, policy)) == 1
+    if kind == "assigned":
+        assignment = policy.assignment_configuration.assignments.get()
+        assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == late[0]["uuid"]
+
+
+# ----- infrastructure: the cache and the database ---------------------------------------------------------
+
+
+@contextmanager
+def silent_listener():
+    """A port that accepts connections and never answers: a hung Redis."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+
+
+def redis_caches(port):
+    # The production shape (settings/production.py) with shorter socket timeouts to keep the test fast.
+    return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
+                        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}}}
+
+
+@pytest.mark.parametrize("how", ["refused", "silent"])
+def test_redis_down_is_a_quick_503(upstream, settings, how):
+    """The lock lives in Redis: with Redis gone, redeeming without the lock is not an option; a clear 503 is."""
+    policy = world_policy("assigned")
+    with silent_listener() as silent_port:
+        # Swapping CACHES fires setting_changed, which makes django.core.cache.caches rebuild its connections.
+        settings.CACHES = redis_caches(silent_port if how == "silent" else closed_port())
+        response, elapsed = redeem(policy)
+        assert response.status_code == 503, response.content
+        assert elapsed < MAX_CASE_SECONDS
+        assert int(response["Retry-After"]) > 0
+        assert response.json()["code"] == "upstream_unavailable"
+    attempt = the_attempt(policy)
+    assert attempt.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
+    assert attempt.error_code == "cache_unavailable"
+    assert attempt.finished_at is not None
+    # Nothing went upstream without the lock.
+    assert not subsidy_creates(upstream)
+    assert_no_partial_state(upstream, policy)
+
+
+@contextmanager
+def database_unreachable(alias, monkeypatch):
+    """
+    Make ``alias`` unreachable for real: close its connection and point it at nowhere, so the next query's
+    connect fails with the driver's own OperationalError (MySQL: a closed port; SQLite: a file that cannot be
+    opened). Restored on exit; the connection reconnects on next use.
+    """
+    connection = connections[alias]
+    connection.close()
+    with monkeypatch.context() as patch:
+        if connection.vendor == "sqlite":
+            patch.setitem(connection.settings_dict, "NAME", "/nonexistent-dir/ea-db-down.sqlite3")
+        else:
+            patch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+            patch.setitem(connection.settings_dict, "PORT", str(closed_port()))
+        try:
+            yield
+        finally:
+            connection.close()
+
+
+def test_database_unreachable_at_the_start_of_a_request_is_a_quick_503(upstream, monkeypatch):
+    """Before the workflow (authentication, the policy lookup): the API answers 503, not a 500."""
+    policy = world_policy("assigned")
+    with database_unreachable("default", monkeypatch), database_unreachable("independent", monkeypatch):
+        response, elapsed = redeem(policy)
+    assert response.status_code == 503, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["code"] == "database_unavailable"
+    assert not upstream.control.requests()
+    assert_no_partial_state(upstream, policy)
+
+
+def test_database_unreachable_inside_the_workflow_is_a_quick_503_with_its_attempt_row(upstream, monkeypatch):
+    """The database goes away after the policy was read: the workflow answers 503 and records why."""
+    policy = world_policy("assigned")
+    original = AssignedLearnerCreditAccessPolicy.assignment_check
+    stack = []
+
+    def failing_assignment_check(self, *args, **kwargs):
+        context = database_unreachable("default", monkeypatch)
+        context.__enter__()
+        stack.append(context)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AssignedLearnerCreditAccessPolicy, "assignment_check", failing_assignment_check)
+    try:
+        response, elapsed = redeem(policy)
+    finally:
+        while stack:
+            stack.pop().__exit__(None, None, None)
+    assert response.status_code == 503, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    assert int(response["Retry-After"]) > 0
+    attempt = the_attempt(policy)  # written through the independent connection, which stayed up
+    assert attempt.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE and attempt.error_code == "database_unavailable"
+    assert response.json()["attempt_uuid"] == str(attempt.uuid)
+    assert not subsidy_creates(upstream)
+    assert_no_partial_state(upstream, policy)
+
+
+def test_audit_connection_unreachable_does_not_block_the_redemption(upstream, monkeypatch):
+    """
+    Only the attempt rows' own connection is down: by design (redemption.py) the audit write failing is logged
+    and counted, never raised, so the learner still gets their enrollment; the health counter shows the gap.
+    """
+    from enterprise_access.apps.subsidy_access_policy.redemption import AttemptRecordStats
+
+    policy = world_policy("assigned")
+    failures = AttemptRecordStats.failures
+    with database_unreachable("independent", monkeypatch):
+        response, elapsed = redeem(policy)
+    assert response.status_code == 200, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    assert AttemptRecordStats.failures == failures + 1  # the open failed; the finish is skipped, not retried
+    assert not RedemptionAttempt.objects.filter(policy_uuid=policy.uuid).exists()
+    assignment = policy.assignment_configuration.assignments.get()
+    assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == response.json()["uuid"]
