@@ -1,4 +1,5 @@
 """Serializers of the redemption-attempt endpoints."""
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from enterprise_access.apps.subsidy_access_policy.models import RedemptionAttempt
@@ -30,6 +31,28 @@ class LearnerRedemptionAttemptSerializer(serializers.ModelSerializer):
         model = RedemptionAttempt
         fields = [f for f in PUBLIC_FIELDS if f not in ("error_message", "request_metadata")]
         read_only_fields = fields
+
+
+@extend_schema_serializer(component_name="RedemptionAttempt")
+class RedemptionAttemptSchemaSerializer(serializers.ModelSerializer):
+    """
+    An attempt as the API answers it (documentation only): the internal fields ``error_message``,
+    ``request_metadata``, ``error_payload`` and ``acting_user`` come to operators and enterprise admins, not to
+    the learner the attempt concerns, so the schema does not require them.
+    """
+
+    error_message = serializers.CharField(required=False, help_text="Human-readable error text (not for learners).")
+    request_metadata = serializers.JSONField(required=False, allow_null=True,
+                                             help_text="The metadata sent to the subsidy service (not for learners).")
+    error_payload = serializers.JSONField(required=False, allow_null=True,
+                                          help_text="Raw upstream error body (not for learners).")
+    acting_user = serializers.IntegerField(required=False, allow_null=True,
+                                           help_text="The authenticated user who asked (not for learners).")
+
+    class Meta:
+        model = RedemptionAttempt
+        fields = PUBLIC_FIELDS + INTERNAL_FIELDS
+        read_only_fields = [f for f in fields if f not in ("error_message", "request_metadata", *INTERNAL_FIELDS)]
 
 
 class SummaryGroupSerializer(serializers.Serializer):

@@ -84,10 +84,18 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(required=False)
 
 
-class FieldErrorsSerializer(serializers.Serializer):
-    """``{"<field>": ["message", ...]}`` for each invalid field."""
-
-    field_name = serializers.ListField(child=serializers.CharField())
+# ``{"<field>": ["message", ...]}`` for each invalid field; a nested field's errors nest the same way
+# (``{"content_key": {"0": ["..."]}}``); a body that is not JSON gives ``{"detail": "JSON parse error ..."}``.
+# A raw schema: a serializer cannot say "any field name".
+FIELD_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": 'Per-field messages: {"<field>": ["message", ...]}, nested for nested fields; or {"detail": "..."}.',
+    "additionalProperties": {"anyOf": [
+        {"type": "string"},
+        {"type": "array", "items": {}},
+        {"type": "object", "additionalProperties": {}},
+    ]},
+}
 
 
 class ReasonMetadataSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ Neither takes the policy lock: they answer "would it work now", the redeem endpo
 failure answers 503 with ``Retry-After``: an outage never reads as "not redeemable".
 """
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -60,6 +61,7 @@ class CanRedeemView(RequestIdMixin, APIView):
     @extend_schema(
         operation_id="policy_redemption_can_redeem",
         parameters=[
+            OpenApiParameter("customer_uuid", OpenApiTypes.UUID, OpenApiParameter.PATH),
             OpenApiParameter("content_key", str, many=True, required=True, description="Repeat for several keys."),
             OpenApiParameter("lms_user_id", int, required=False,
                              description="Defaults to the caller; someone else's id is for operators only."),
@@ -130,7 +132,7 @@ class CreditsAvailableView(RequestIdMixin, APIView):
 
     @extend_schema(
         operation_id="policy_redemption_credits_available",
-        parameters=[OpenApiParameter("enterprise_customer_uuid", str, required=True),
+        parameters=[OpenApiParameter("enterprise_customer_uuid", OpenApiTypes.UUID, required=True),
                     OpenApiParameter("lms_user_id", int, required=True)],
         responses={200: s.CreditsAvailableEntrySerializer(many=True), **COMMON_ERRORS, 503: UNAVAILABLE},
     )

@@ -1,4 +1,5 @@
 """``/api/v1/subsidy-access-policies/``: operators list, read, create and update; enterprise admins read their own."""
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -10,22 +11,27 @@ from .. import serializers as s
 from .common import RequestIdMixin, parse_uuid
 from .redeem import COMMON_ERRORS
 
+UUID_PATH = OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The policy's uuid.")
 NOT_FOUND = OpenApiResponse(s.ErrorSerializer, description="No such policy visible to you.")
 
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[OpenApiParameter("enterprise_customer_uuid", str, required=False)],
-        responses={200: s.PolicySerializer(many=True), **COMMON_ERRORS},
+        parameters=[OpenApiParameter("enterprise_customer_uuid", OpenApiTypes.UUID, required=False)],
+        responses={200: s.PolicySerializer(many=True), **COMMON_ERRORS,
+                   404: OpenApiResponse(s.ErrorSerializer, description="No such page of the list.")},
     ),
-    retrieve=extend_schema(responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
+    retrieve=extend_schema(parameters=[UUID_PATH],
+                           responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
     create=extend_schema(responses={201: s.PolicySerializer, **COMMON_ERRORS}),
-    partial_update=extend_schema(responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
+    partial_update=extend_schema(parameters=[UUID_PATH],
+                                 responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
 )
 class SubsidyAccessPolicyViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                  mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
     serializer_class = s.PolicySerializer
     lookup_field = "uuid"
+    lookup_value_regex = "[^/]+"  # any segment reaches the view: a malformed uuid is a 400, not a 404 page
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def _is_writer(self, customer_uuid=None):

@@ -10,9 +10,11 @@
 | upstream_unavailable | 503    | ``Retry-After``                                          |
 | unexpected_error     | 500    | JSON with the attempt uuid                               |
 """
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,7 +28,7 @@ from .. import serializers as s
 from .common import RequestIdMixin, parse_uuid, retryable
 
 COMMON_ERRORS = {
-    400: OpenApiResponse(s.FieldErrorsSerializer, description="Bad input: per-field messages."),
+    400: OpenApiResponse(s.FIELD_ERRORS_SCHEMA, description="Bad input: per-field messages."),
     401: OpenApiResponse(s.ErrorSerializer, description="No valid JWT."),
     403: OpenApiResponse(s.ErrorSerializer, description="The caller's roles do not allow this."),
 }
@@ -64,17 +66,22 @@ def outcome_response(result, policy) -> Response:
 class PolicyRedeemView(RequestIdMixin, APIView):
     """Redeem a policy's learner credit for one learner and one content key."""
 
+    # JSON only: the body is strictly typed (lms_user_id a JSON number), which a form body cannot express.
+    parser_classes = [JSONParser]
+
     @extend_schema(
         operation_id="policy_redemption_redeem",
         request=s.RedeemRequestSerializer,
-        parameters=[OpenApiParameter("X-Request-ID", str, OpenApiParameter.HEADER, required=False,
+        parameters=[OpenApiParameter("policy_uuid", OpenApiTypes.UUID, OpenApiParameter.PATH),
+                    OpenApiParameter("X-Request-ID", str, OpenApiParameter.HEADER, required=False,
                                      description="Your id for this request; recorded on the attempt.")],
         responses={
             200: OpenApiResponse(s.TransactionSerializer, description="Redeemed (or already redeemed): the transaction."),
             **COMMON_ERRORS,
             404: OpenApiResponse(s.ErrorSerializer, description="No such policy."),
             422: OpenApiResponse(
-                s.NotRedeemableSerializer,
+                PolymorphicProxySerializer(component_name="RedeemUnprocessable", resource_type_field_name=None,
+                                           serializers=[s.NotRedeemableSerializer, s.SubsidyRefusedSerializer]),
                 description="Not redeemable: a reason entry with a learner-facing message; or, when the subsidy "
                             "service refused the transaction, {detail, code} from it (SubsidyRefused shape).",
             ),

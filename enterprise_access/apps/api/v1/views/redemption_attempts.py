@@ -9,6 +9,7 @@ from collections import defaultdict
 import django_filters
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -83,17 +84,21 @@ def is_staff_reader(request, attempt=None) -> bool:
 @extend_schema_view(
     list=extend_schema(
         summary="List redemption attempts",
-        responses={200: s.RedemptionAttemptSerializer(many=True), **COMMON_ERRORS},
+        responses={200: s.RedemptionAttemptSchemaSerializer(many=True), **COMMON_ERRORS,
+                   404: OpenApiResponse(ErrorSerializer, description="The cursor is not one this list gave out.")},
     ),
     retrieve=extend_schema(
         summary="One redemption attempt",
-        responses={200: s.RedemptionAttemptSerializer, **COMMON_ERRORS,
+        parameters=[OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                     description="The attempt's uuid.")],
+        responses={200: s.RedemptionAttemptSchemaSerializer, **COMMON_ERRORS,
                    404: OpenApiResponse(ErrorSerializer, description="No such attempt visible to you.")},
     ),
 )
 class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                viewsets.GenericViewSet):
     lookup_field = "uuid"
+    lookup_value_regex = "[^/]+"  # any segment reaches the view: a malformed uuid is a 400, not a 404 page
     pagination_class = AttemptCursorPagination
     filterset_class = RedemptionAttemptFilter
 
@@ -103,7 +108,9 @@ class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.Ret
         return scoped_attempts(self.request)
 
     def get_serializer_class(self):
-        if getattr(self, "swagger_fake_view", False) or self.action == "summary":
+        if getattr(self, "swagger_fake_view", False):
+            return s.RedemptionAttemptSchemaSerializer
+        if self.action == "summary":
             return s.RedemptionAttemptSerializer
         if self.action == "retrieve":
             attempt = getattr(self, "_object", None)
@@ -118,10 +125,12 @@ class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.Ret
     @extend_schema(
         summary="Counts of attempts by outcome and reason",
         parameters=[
-            OpenApiParameter("enterprise_customer_uuid", str, required=False),
-            OpenApiParameter("policy_uuid", str, required=False),
-            OpenApiParameter("created_after", str, required=False, description="ISO 8601 datetime, inclusive."),
-            OpenApiParameter("created_before", str, required=False, description="ISO 8601 datetime, exclusive."),
+            OpenApiParameter("enterprise_customer_uuid", OpenApiTypes.UUID, required=False),
+            OpenApiParameter("policy_uuid", OpenApiTypes.UUID, required=False),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME, required=False,
+                             description="ISO 8601 datetime, inclusive."),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME, required=False,
+                             description="ISO 8601 datetime, exclusive."),
             OpenApiParameter("group_by", str, required=False, enum=list(GROUP_BY)),
         ],
         responses={200: s.SummarySerializer, **COMMON_ERRORS},

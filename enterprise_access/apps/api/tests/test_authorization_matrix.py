@@ -1,0 +1,406 @@
+"""
+Authorization matrix: every API operation and every admin page, for every kind of caller.
+
+Callers (columns of the tables below):
+
+- ``anonymous``: no token, no session.
+- ``other_learner``: a learner of another customer (JWT), acting for themself on this customer's objects.
+- ``for_another``: a learner of this customer (JWT) acting for another learner of it.
+- ``learner``: a learner of this customer acting for themself (the positive control for learner access).
+- ``admin``: an enterprise admin of this customer (JWT), acting for a learner.
+- ``operator``: ``enterprise_openedx_operator:*`` (JWT).
+- ``staff``: a Django staff session with view permission on every admin model, and add/change on forced
+  redemptions, but without ``subsidy_access_policy.force_redemption``.
+- ``superuser``: a Django superuser session.
+
+The API grants access by JWT roles only; a Django session (staff, superuser) carries none. Django admin needs a
+staff session; adding or forcing a forced redemption needs the ``force_redemption`` permission; redemption
+attempts are read-only for everyone; forced redemptions are never deleted.
+
+Each cell is one test: the expected status, and for lists, which rows the caller sees.
+"""
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from enterprise_access.apps.core import demo
+from enterprise_access.apps.core.jwt import mint_jwt
+from enterprise_access.apps.subsidy_access_policy.models import (
+    AttemptOutcome,
+    AttemptSource,
+    ForcedPolicyRedemption,
+    RedemptionAttempt,
+    SubsidyAccessPolicy,
+)
+from enterprise_access.apps.subsidy_access_policy.tests.factories import (
+    AssignmentConfigurationFactory,
+    AssignmentFactory,
+    ForcedRedemptionFactory,
+    PerLearnerEnrollmentPolicyFactory,
+    UserFactory,
+)
+
+from .helpers import OPERATOR_ROLE, admin_role, learner_role
+
+# Attempt rows are written on the second ("independent") connection, which cannot write while the test's own
+# transaction holds SQLite's write lock: cells that need attempt rows (or redeem) run on a transactional
+# database; the others, cheaper, in a rolled-back transaction without attempt rows.
+TRANSACTIONAL = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
+ROLLED_BACK = pytest.mark.django_db(databases=["default", "independent"])
+
+CALLERS = ("anonymous", "other_learner", "for_another", "learner", "admin", "operator", "staff", "superuser")
+CUSTOMER = demo.CUSTOMER_UUID
+OTHER_CUSTOMER = "c0ffee00-0000-4000-8000-0000000000ff"
+LEARNER = demo.LEARNERS[0]["lms_user_id"]  # the learner requests are about
+PEER = demo.LEARNERS[1]["lms_user_id"]  # another learner of the customer
+OUTSIDER = 4242  # a learner of the other customer
+RUN = demo.ORDINARY_RUNS[0]
+
+JWT_CLAIMS = {
+    "other_learner": (OUTSIDER, [learner_role(OTHER_CUSTOMER)]),
+    "for_another": (PEER, [learner_role(CUSTOMER)]),
+    "learner": (LEARNER, [learner_role(CUSTOMER)]),
+    "admin": (600, [admin_role(CUSTOMER)]),
+    "operator": (900, [OPERATOR_ROLE]),
+}
+
+
+def subject_of(caller):
+    """The learner a caller's request is for: themself for the other customer's learner, else ``LEARNER``."""
+    return OUTSIDER if caller == "other_learner" else LEARNER
+
+
+# ----- the world ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    policy: object
+    other_policy: object
+    attempts: dict
+    forced: object
+    objects: dict  # admin label -> an instance for change/history/delete pages
+    staff: object
+    superuser: object
+
+
+def make_world(with_attempts=True) -> World:
+    policy = PerLearnerEnrollmentPolicyFactory(
+        enterprise_customer_uuid=CUSTOMER, subsidy_uuid=demo.SUBSIDY_UUIDS["per_learner_enrollment"],
+        catalog_uuid=demo.CATALOG_UUIDS["per_learner_enrollment"])
+    other_policy = PerLearnerEnrollmentPolicyFactory(enterprise_customer_uuid=OTHER_CUSTOMER)
+
+    def attempt(policy_, lms_user_id):
+        return RedemptionAttempt.objects.create(
+            uuid=uuid.uuid4(), policy_uuid=policy_.uuid, enterprise_customer_uuid=policy_.enterprise_customer_uuid,
+            lms_user_id=lms_user_id, content_key=RUN, source=AttemptSource.LEARNER_REDEEM_API,
+            outcome=AttemptOutcome.SUBSIDY_REFUSED, can_redeem=True, started_at=timezone.now(),
+            error_message="internal detail", error_payload={"internal": True})
+
+    attempts = {"learner": attempt(policy, LEARNER), "peer": attempt(policy, PEER),
+                "outsider": attempt(other_policy, OUTSIDER)} if with_attempts else {}
+    forced = ForcedRedemptionFactory(subsidy_access_policy=policy, lms_user_id=LEARNER, course_run_key=RUN,
+                                     content_price_cents=demo.PRICES[RUN], wait_to_redeem=True)
+    configuration = AssignmentConfigurationFactory(enterprise_customer_uuid=CUSTOMER)
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=[
+        *(f"view_{model._meta.model_name}" for model in admin.site._registry),
+        "add_forcedpolicyredemption", "change_forcedpolicyredemption",
+    ]))
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    objects = {
+        "auth.Group": Group.objects.create(name="support"),
+        "core.User": UserFactory(),
+        "content_assignments.AssignmentConfiguration": configuration,
+        "content_assignments.LearnerContentAssignment": AssignmentFactory(assignment_configuration=configuration),
+        "subsidy_access_policy.RedemptionAttempt": attempts.get("learner"),
+        "subsidy_access_policy.ForcedPolicyRedemption": forced,
+        "subsidy_access_policy.SubsidyAccessPolicy": policy,
+    }
+    return World(policy, other_policy, attempts, forced, objects, staff, superuser)
+
+
+def client_for_caller(caller, world) -> APIClient:
+    client = APIClient()
+    if caller in JWT_CLAIMS:
+        lms_user_id, roles = JWT_CLAIMS[caller]
+        client.credentials(HTTP_AUTHORIZATION=f"JWT {mint_jwt(lms_user_id=lms_user_id, roles=roles)}")
+    elif caller == "staff":
+        client.force_login(world.staff)
+    elif caller == "superuser":
+        client.force_login(world.superuser)
+    return client
+
+
+# ----- the API ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    schema_path: str | None  # the operation in /api/schema/ this exercises (None: not a documented operation)
+    url: Callable
+    body: Callable = lambda world, subject: None
+
+
+def _policy_body(world, subject):
+    return {"policy_type": "PerLearnerEnrollmentCreditAccessPolicy", "enterprise_customer_uuid": CUSTOMER,
+            "display_name": "New", "catalog_uuid": str(uuid.uuid4()), "subsidy_uuid": str(uuid.uuid4()),
+            "per_learner_enrollment_limit": 3}
+
+
+V1 = "/api/v1"
+CALLS = {
+    "redeem": Call("post", "/api/v1/policy-redemption/{policy_uuid}/redeem/",
+                   lambda w, subject: f"{V1}/policy-redemption/{w.policy.uuid}/redeem/",
+                   lambda w, subject: {"lms_user_id": subject, "content_key": RUN}),
+    "can_redeem": Call("get", "/api/v1/policy-redemption/enterprise-customer/{customer_uuid}/can-redeem/",
+                       lambda w, subject: f"{V1}/policy-redemption/enterprise-customer/{CUSTOMER}/can-redeem/"
+                                          f"?content_key={RUN}&lms_user_id={subject}"),
+    "credits_available": Call("get", "/api/v1/policy-redemption/credits_available/",
+                              lambda w, subject: f"{V1}/policy-redemption/credits_available/"
+                                                 f"?enterprise_customer_uuid={CUSTOMER}&lms_user_id={subject}"),
+    "policy_list": Call("get", "/api/v1/subsidy-access-policies/", lambda w, subject: f"{V1}/subsidy-access-policies/"),
+    "policy_create": Call("post", "/api/v1/subsidy-access-policies/",
+                          lambda w, subject: f"{V1}/subsidy-access-policies/", _policy_body),
+    "policy_retrieve": Call("get", "/api/v1/subsidy-access-policies/{uuid}/",
+                            lambda w, subject: f"{V1}/subsidy-access-policies/{w.policy.uuid}/"),
+    "policy_retrieve_other_customer": Call("get", None,
+                                           lambda w, subject: f"{V1}/subsidy-access-policies/{w.other_policy.uuid}/"),
+    "policy_update": Call("patch", "/api/v1/subsidy-access-policies/{uuid}/",
+                          lambda w, subject: f"{V1}/subsidy-access-policies/{w.policy.uuid}/",
+                          lambda w, subject: {"display_name": "Renamed"}),
+    "policy_replace": Call("put", None, lambda w, subject: f"{V1}/subsidy-access-policies/{w.policy.uuid}/",
+                           _policy_body),
+    "policy_delete": Call("delete", None, lambda w, subject: f"{V1}/subsidy-access-policies/{w.policy.uuid}/"),
+    "attempt_list": Call("get", "/api/v1/redemption-attempts/", lambda w, subject: f"{V1}/redemption-attempts/"),
+    "attempt_retrieve": Call("get", "/api/v1/redemption-attempts/{uuid}/",
+                             lambda w, subject: f"{V1}/redemption-attempts/{w.attempts['learner'].uuid}/"),
+    "attempt_summary": Call("get", "/api/v1/redemption-attempts/summary/",
+                            lambda w, subject: f"{V1}/redemption-attempts/summary/"),
+    "schema": Call("get", None, lambda w, subject: "/api/schema/"),
+    "docs": Call("get", None, lambda w, subject: "/api/docs/"),
+    "health": Call("get", None, lambda w, subject: "/health/"),
+}
+
+# Expected status per caller.     anonymous other_learner for_another learner admin operator staff superuser
+API_EXPECTED = {
+    "redeem":                         (401, 403, 403, 200, 403, 200, 403, 403),
+    "can_redeem":                     (401, 403, 403, 200, 403, 200, 403, 403),
+    "credits_available":              (401, 403, 403, 200, 403, 200, 403, 403),
+    "policy_list":                    (401, 403, 403, 403, 200, 200, 403, 403),
+    "policy_create":                  (401, 403, 403, 403, 403, 201, 403, 403),
+    "policy_retrieve":                (401, 403, 403, 403, 200, 200, 403, 403),
+    "policy_retrieve_other_customer": (401, 403, 403, 403, 404, 200, 403, 403),
+    "policy_update":                  (401, 403, 403, 403, 403, 200, 403, 403),
+    "policy_replace":                 (401, 403, 403, 403, 405, 405, 403, 403),
+    "policy_delete":                  (401, 403, 403, 403, 405, 405, 403, 403),
+    "attempt_list":                   (401, 200, 200, 200, 200, 200, 200, 200),
+    "attempt_retrieve":               (401, 404, 404, 200, 200, 200, 404, 404),
+    "attempt_summary":                (401, 403, 403, 403, 200, 200, 403, 403),
+    "schema":                         (200, 200, 200, 200, 200, 200, 200, 200),
+    "docs":                           (200, 200, 200, 200, 200, 200, 200, 200),
+    "health":                         (200, 200, 200, 200, 200, 200, 200, 200),
+}
+
+# For the 200s of lists: exactly which rows each caller sees.
+LIST_SCOPE = {
+    "policy_list": {"admin": {"policy"}, "operator": {"policy", "other_policy"}},
+    "attempt_list": {"other_learner": {"outsider"}, "for_another": {"peer"}, "learner": {"learner"},
+                     "admin": {"learner", "peer"}, "operator": {"learner", "peer", "outsider"},
+                     "staff": set(), "superuser": set()},
+}
+API_NEEDS_ATTEMPTS = {"redeem", "attempt_list", "attempt_retrieve", "attempt_summary"}
+INTERNAL_ATTEMPT_FIELDS = {"error_payload", "acting_user", "error_message", "request_metadata"}
+
+
+def _api_cells():
+    for name, statuses in API_EXPECTED.items():
+        marks = TRANSACTIONAL if name in API_NEEDS_ATTEMPTS else ROLLED_BACK
+        for caller, status in zip(CALLERS, statuses):
+            yield pytest.param(name, caller, status, marks=marks, id=f"{name}-{caller}")
+
+
+def _listed(name, world, body):
+    if name == "policy_list":
+        names = {str(world.policy.uuid): "policy", str(world.other_policy.uuid): "other_policy"}
+        rows = body["results"]
+    else:
+        names = {str(a.uuid): key for key, a in world.attempts.items()}
+        rows = body["results"]
+    return {names.get(row["uuid"], row["uuid"]) for row in rows}
+
+
+@pytest.mark.parametrize(("name", "caller", "expected"), list(_api_cells()))
+def test_api(request, name, caller, expected):
+    call = CALLS[name]
+    if expected < 300 and call.schema_path and "policy-redemption" in call.schema_path:
+        request.getfixturevalue("upstream")  # the emulator answers the upstream calls
+    world = make_world(with_attempts=name in API_NEEDS_ATTEMPTS)
+    subject = subject_of(caller)
+    client = client_for_caller(caller, world)
+    body = call.body(world, subject)
+    response = getattr(client, call.method)(call.url(world, subject), body, format="json") if body is not None \
+        else getattr(client, call.method)(call.url(world, subject))
+    assert response.status_code == expected, (response.status_code, getattr(response, "content", b"")[:300])
+    if name in LIST_SCOPE and expected == 200:
+        assert _listed(name, world, response.json()) == LIST_SCOPE[name][caller]
+    if name == "attempt_retrieve" and expected == 200:
+        shown = set(response.json())
+        assert (shown & INTERNAL_ATTEMPT_FIELDS == set()) == (caller == "learner")
+    if name == "redeem" and expected == 200:
+        assert response.json()["lms_user_id"] == LEARNER
+    if name in ("redeem", "policy_create", "policy_update") and expected >= 400:
+        # Nothing changed: no transaction recorded, no policy created or renamed.
+        assert not RedemptionAttempt.objects.filter(outcome=AttemptOutcome.REDEEMED).exists()
+        if name == "redeem":  # refused before the workflow: no attempt row beyond the world's three
+            assert RedemptionAttempt.objects.count() == 3
+        assert sorted(p.display_name for p in SubsidyAccessPolicy.objects.all()) == \
+            sorted([world.policy.display_name, world.other_policy.display_name])
+
+
+def test_every_api_operation_is_in_the_matrix():
+    schema = APIClient().get("/api/schema/?format=json").json()
+    documented = {(method, path) for path, ops in schema["paths"].items() for method in ops}
+    covered = {(call.method, call.schema_path) for call in CALLS.values() if call.schema_path}
+    assert covered == documented
+    assert set(CALLS) == set(API_EXPECTED)
+
+
+# ----- Django admin --------------------------------------------------------------------------------------------
+
+PAGES = ("changelist", "add", "change", "history", "delete")
+FORCED = "subsidy_access_policy.ForcedPolicyRedemption"
+ATTEMPT = "subsidy_access_policy.RedemptionAttempt"
+LOGIN = 302  # not a staff session: redirected to the admin login page
+NOT_STAFF = (LOGIN,) * 6  # anonymous and the five JWT callers: admin knows only sessions
+
+
+def row(staff, superuser):
+    return NOT_STAFF + (staff, superuser)
+
+
+# Expected status per page.                                          staff superuser
+ADMIN_EXPECTED = {
+    ("index", None):                                                    row(200, 200),
+    ("auth.Group", "changelist"):                                       row(200, 200),
+    ("auth.Group", "add"):                                              row(403, 200),
+    ("auth.Group", "change"):                                           row(200, 200),
+    ("auth.Group", "history"):                                          row(200, 200),
+    ("auth.Group", "delete"):                                           row(403, 200),
+    ("core.User", "changelist"):                                        row(200, 200),
+    ("core.User", "add"):                                               row(403, 200),
+    ("core.User", "change"):                                            row(200, 200),
+    ("core.User", "history"):                                           row(200, 200),
+    ("core.User", "delete"):                                            row(403, 200),
+    ("content_assignments.AssignmentConfiguration", "changelist"):      row(200, 200),
+    ("content_assignments.AssignmentConfiguration", "add"):             row(403, 200),
+    ("content_assignments.AssignmentConfiguration", "change"):          row(200, 200),
+    ("content_assignments.AssignmentConfiguration", "history"):         row(200, 200),
+    ("content_assignments.AssignmentConfiguration", "delete"):          row(403, 200),
+    ("content_assignments.LearnerContentAssignment", "changelist"):     row(200, 200),
+    ("content_assignments.LearnerContentAssignment", "add"):            row(403, 200),
+    ("content_assignments.LearnerContentAssignment", "change"):         row(200, 200),
+    ("content_assignments.LearnerContentAssignment", "history"):        row(200, 200),
+    ("content_assignments.LearnerContentAssignment", "delete"):         row(403, 200),
+    ("subsidy_access_policy.SubsidyAccessPolicy", "changelist"):        row(200, 200),
+    ("subsidy_access_policy.SubsidyAccessPolicy", "add"):               row(403, 200),
+    ("subsidy_access_policy.SubsidyAccessPolicy", "change"):            row(200, 200),
+    ("subsidy_access_policy.SubsidyAccessPolicy", "history"):           row(200, 200),
+    ("subsidy_access_policy.SubsidyAccessPolicy", "delete"):            row(403, 200),
+    # Read-only for everyone: nobody adds or deletes an audit row.
+    ("subsidy_access_policy.RedemptionAttempt", "changelist"):          row(200, 200),
+    ("subsidy_access_policy.RedemptionAttempt", "add"):                 row(403, 403),
+    ("subsidy_access_policy.RedemptionAttempt", "change"):              row(200, 200),
+    ("subsidy_access_policy.RedemptionAttempt", "history"):             row(200, 200),
+    ("subsidy_access_policy.RedemptionAttempt", "delete"):              row(403, 403),
+    # Staff may look (their add/change model permissions do not count); adding needs force_redemption.
+    ("subsidy_access_policy.ForcedPolicyRedemption", "changelist"):     row(200, 200),
+    ("subsidy_access_policy.ForcedPolicyRedemption", "add"):            row(403, 200),
+    ("subsidy_access_policy.ForcedPolicyRedemption", "change"):         row(200, 200),
+    ("subsidy_access_policy.ForcedPolicyRedemption", "history"):        row(200, 200),
+    ("subsidy_access_policy.ForcedPolicyRedemption", "delete"):         row(403, 403),
+    # Writes to forced redemptions (POST), and the force action: confirmation, then confirmed.
+    ("forced", "add_post"):                                             row(403, 302),
+    ("forced", "change_post"):                                          row(403, 302),
+    # Staff get the list back with the action refused (not the confirmation); the record stays unredeemed.
+    ("forced", "force_action_confirm"):                                 row(200, 200),
+    ("forced", "force_action_run"):                                     row(200, 302),
+}
+# Only the superuser's confirmed action may redeem; every other cell must leave the record unredeemed.
+FORCE_REDEEMS = {("forced", "force_action_run"): {"superuser"}}
+FORCED_WRITES = {"add_post", "change_post", "force_action_confirm", "force_action_run"}
+
+
+def _admin_url(label, page, world):
+    if label == "index":
+        return reverse("admin:index")
+    if label == "forced":
+        label, page = FORCED, {"add_post": "add", "change_post": "change"}.get(page, "changelist")
+    app_label, model_name = label.lower().split(".")
+    name = f"admin:{app_label}_{model_name}_{page}"
+    if page in ("changelist", "add"):
+        return reverse(name)
+    return reverse(name, args=[world.objects[label].pk])
+
+
+def _forced_form(world, **extra):
+    return {"subsidy_access_policy": str(world.policy.uuid), "lms_user_id": str(LEARNER), "course_run_key": RUN,
+            "content_price_cents": str(demo.PRICES[RUN]), "wait_to_redeem": "on", **extra}
+
+
+def _admin_cells():
+    for (label, page), statuses in ADMIN_EXPECTED.items():
+        marks = TRANSACTIONAL if label in ("forced", ATTEMPT) else ROLLED_BACK
+        for caller, status in zip(CALLERS, statuses):
+            yield pytest.param(label, page, caller, status, marks=marks, id=f"{label}-{page}-{caller}")
+
+
+@pytest.mark.parametrize(("label", "page", "caller", "expected"), list(_admin_cells()))
+def test_admin(request, label, page, caller, expected):
+    redeems = caller in FORCE_REDEEMS.get((label, page), set())
+    if redeems:
+        request.getfixturevalue("upstream")
+    world = make_world(with_attempts=label in ("forced", ATTEMPT))
+    client = client_for_caller(caller, world)
+    url = _admin_url(label, page, world)
+    if page == "add_post":
+        response = client.post(url, _forced_form(world))
+    elif page == "change_post":
+        response = client.post(url, _forced_form(world, course_run_key=demo.ORDINARY_RUNS[1]))
+    elif page in ("force_action_confirm", "force_action_run"):
+        data = {"action": "force_redemption_action", "_selected_action": [str(world.forced.pk)], "index": "0"}
+        if page == "force_action_run":
+            data["post"] = "yes"
+        response = client.post(url, data)
+    else:
+        response = client.get(url)
+    assert response.status_code == expected, (response.status_code, response.get("Location"))
+    if expected == LOGIN and caller not in ("staff", "superuser"):
+        assert reverse("admin:login") in response["Location"]
+    if label == "forced" and page in FORCED_WRITES:
+        world.forced.refresh_from_db()
+        assert (world.forced.redeemed_at is not None) == redeems
+        assert RedemptionAttempt.objects.filter(outcome=AttemptOutcome.REDEEMED).exists() == redeems
+        forced_count = ForcedPolicyRedemption.objects.count()
+        assert forced_count == (2 if (page == "add_post" and caller == "superuser") else 1)  # wait_to_redeem
+        if page == "change_post":
+            assert (world.forced.course_run_key == demo.ORDINARY_RUNS[1]) == (caller == "superuser")
+    if label == "forced" and page.startswith("force_action") and expected == 200:
+        assert (b"are you sure" in response.content.lower()) == (caller == "superuser")
+
+
+def test_every_admin_page_is_in_the_matrix():
+    registered = {model._meta.label for model in admin.site._registry}
+    covered = {label for label, page in ADMIN_EXPECTED if page in PAGES}
+    assert covered == registered
+    for label in registered:
+        assert {page for lbl, page in ADMIN_EXPECTED if lbl == label} == set(PAGES), label
+    assert all(len(statuses) == len(CALLERS) for statuses in (*API_EXPECTED.values(), *ADMIN_EXPECTED.values()))
