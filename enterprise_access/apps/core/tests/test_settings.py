@@ -43,3 +43,16 @@ def test_each_missing_production_setting_is_named():
         result = _load_production_settings(env)
         assert result.returncode != 0
         assert f"The environment variable {name} is required" in result.stderr
+
+
+def test_unknown_api_urls_answer_json(client):
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "/api/docs/" in response.json()["detail"]
+
+
+def test_unknown_pages_outside_the_api_stay_html(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
