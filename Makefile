@@ -7,12 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browsers test demo upgrade clean migrate bench
+.PHONY: help venv browsers test demo upgrade clean migrate bench prodlike
 
 help:
 	@echo "make demo      run the service with demo data and the upstream emulator (SQLite)"
 	@echo "make test      run the test suite (SQLite, in-memory cache)"
 	@echo "make upgrade   recompile requirements/*.txt from requirements/*.in"
+	@echo "make prodlike  gunicorn -w 4 on production settings + MariaDB + Redis + the emulator (foreground)"
+	@echo "make bench     every benchmark: redeem load on the prodlike stack, hot path, attempt overhead"
 
 $(STAMP): requirements/test.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -47,3 +49,24 @@ upgrade:
 
 clean:
 	rm -rf var/ .pytest_cache
+
+# The production-like stack: MariaDB (127.0.0.1:3306, root) and Redis (127.0.0.1:6379) must be running.
+# Foreground; Ctrl-C stops gunicorn and the emulator. PRODLIKE_ARGS e.g. "--fresh --learners 1000".
+prodlike: $(STAMP)
+	$(PY) bench/prodlike.py $(PRODLIKE_ARGS)
+
+# Every benchmark, one after the other; each prints a table and a JSON line. redeem_load starts and stops its
+# own production-like stack (database enterprise_access_bench, Redis db 12, ports 18002/18272).
+# attempt_overhead runs 100 redeems per mode: its default 150 (301 redeems x 199 USD) exceeds the demo policy's 50,000 USD
+# spend limit and it fails with policy_spend_limit_reached.
+# BENCH_SCALE_ROWS=200000 also runs the attempt-table scale benchmark (off by default: it takes minutes).
+BENCH_SCALE_ROWS ?=
+bench: $(STAMP)
+	@status=0; \
+	echo "== bench/redeem_load.py"; $(PY) bench/redeem_load.py || status=1; \
+	echo "== bench/hot_path.py"; $(PY) bench/hot_path.py || status=1; \
+	echo "== bench/attempt_overhead.py --redeems 100"; $(PY) bench/attempt_overhead.py --redeems 100 || status=1; \
+	if [ -n "$(BENCH_SCALE_ROWS)" ]; then \
+	  echo "== bench/attempt_table_scale.py --rows $(BENCH_SCALE_ROWS)"; \
+	  $(PY) bench/attempt_table_scale.py --rows $(BENCH_SCALE_ROWS) || status=1; fi; \
+	exit $$status
