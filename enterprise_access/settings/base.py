@@ -102,7 +102,7 @@ POLICY_LOCK_CACHE_ALIAS = "default"
 POLICY_LOCK_TIMEOUT_SECONDS = 60
 # How long a redemption waits for a busy policy before answering 429.
 POLICY_LOCK_WAIT_SECONDS = 5.0
-POLICY_LOCK_POLL_SECONDS = 0.05
+POLICY_LOCK_POLL_SECONDS = 0.02
 # How often, and how long, to retry the subsidy service's own 429 (ledger lock busy).
 SUBSIDY_BUSY_RETRIES = 4
 SUBSIDY_BUSY_BACKOFF_SECONDS = 0.1

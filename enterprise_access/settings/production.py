@@ -53,6 +53,16 @@ OAUTH2_PROVIDER_URL = os.environ.get("OAUTH2_PROVIDER_URL") or f"{LMS_URL.rstrip
 BACKEND_SERVICE_EDX_OAUTH2_KEY = require_env("BACKEND_SERVICE_EDX_OAUTH2_KEY")
 BACKEND_SERVICE_EDX_OAUTH2_SECRET = require_env("BACKEND_SERVICE_EDX_OAUTH2_SECRET")
 
+# Tunables with safe defaults in base.py; set them here only to change them.
+for _name, _cast in (("POLICY_LOCK_WAIT_SECONDS", float), ("POLICY_LOCK_TIMEOUT_SECONDS", int),
+                     ("UPSTREAM_CONNECT_TIMEOUT", float), ("UPSTREAM_READ_TIMEOUT", float),
+                     ("RETRY_AFTER_SECONDS", int)):
+    if os.environ.get(_name):
+        try:
+            globals()[_name] = _cast(os.environ[_name])
+        except ValueError as _error:
+            raise ImproperlyConfigured(f"The environment variable {_name} must be a number.") from _error
+
 JWT_AUTH = {
     **JWT_AUTH,
     "JWT_ISSUERS": [

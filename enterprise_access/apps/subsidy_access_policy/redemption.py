@@ -1,7 +1,10 @@
 """
 THE redemption workflow. Every redemption, from the learner portal or from staff in admin, runs here:
 
-    open RedemptionAttempt  ->  policy.lock()  ->  policy.can_redeem()  ->  policy.redeem()  ->  finish attempt
+    open RedemptionAttempt -> eligibility -> policy.lock() [spend limits -> policy.redeem()] -> finish attempt
+
+(eligibility and the spend limits together are ``policy.can_redeem()``; only the part that reads what other
+redemptions spent runs under the lock.)
 
 so the audit record, the lock and the mapping of failures to outcomes exist once. Callers turn the
 ``RedemptionResult`` into their own answer (an HTTP status, an admin message). The attempt row is an
@@ -27,7 +30,7 @@ from enterprise_access.apps.api_client.exceptions import (
 
 from . import constants as c
 from .locks import PolicyLockBusy
-from .models import AttemptOutcome, RedemptionAttempt, SubsidyAccessPolicy, is_reversed
+from .models import AttemptOutcome, CanRedeemResult, RedemptionAttempt, SubsidyAccessPolicy, is_reversed
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +145,11 @@ def _create_with_retry(policy, lms_user_id, content_key, existing, metadata, ass
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _note_decision(recorder, decision, can_redeem_ms):
+    recorder.note(can_redeem_ms=can_redeem_ms, can_redeem=decision.redeemable, reason=decision.reason or "",
+                  content_price=decision.content_price, assignment=decision.assignment)
+
+
 def _own_committed_transaction(policy, existing):
     for tx in existing:
         if (tx.get("state") == c.TRANSACTION_STATE_COMMITTED and not is_reversed(tx)
@@ -191,39 +199,44 @@ def redeem_policy(
     )
     result = RedemptionResult(outcome=AttemptOutcome.UNEXPECTED_ERROR, attempt_uuid=recorder.uuid if recorder.row else None)
     try:
-        with policy.lock(wait_seconds=lock_wait_seconds):
-            started = time.monotonic()
-            decision = policy.can_redeem(
-                lms_user_id, content_key, skip_enrollment_deadline_check=skip_enrollment_deadline_check,
-            )
-            recorder.note(
-                can_redeem_ms=_ms_since(started), can_redeem=decision.redeemable, reason=decision.reason or "",
-                content_price=decision.content_price,
-                assignment=decision.assignment,
-            )
-            result.existing_transactions = decision.existing_transactions
-            if not decision.redeemable:
-                existing_own = (_own_committed_transaction(policy, decision.existing_transactions)
-                                if decision.reason == c.REASON_LEARNER_ALREADY_REDEEMED else None)
-                if existing_own is not None:
-                    # A repeat of a redemption that already went through: answer with it, never write a second.
-                    policy.after_redeem(existing_own, assignment=decision.assignment)
-                    result.outcome, result.transaction, result.already_redeemed = (
-                        AttemptOutcome.REDEEMED, existing_own, True)
-                else:
-                    result.outcome, result.reason = AttemptOutcome.NOT_REDEEMABLE, decision.reason
-            elif refuse_exec_ed and (decision.content_metadata or {}).get("source") == c.EXEC_ED_SOURCE:
-                recorder.note(can_redeem=False, reason=c.REASON_EXEC_ED_NOT_SUPPORTED)
-                result.outcome, result.reason = AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_NOT_SUPPORTED
-            else:
+        # Eligibility does not depend on what other redemptions spend: check it before taking the lock, so
+        # refusals never wait for the lock and the lock is held only for the spend checks and the create.
+        started = time.monotonic()
+        decision = policy.check_eligibility(
+            lms_user_id, content_key, skip_enrollment_deadline_check=skip_enrollment_deadline_check,
+        )
+        checking_ms = _ms_since(started)
+        if decision.redeemable and refuse_exec_ed \
+                and (decision.content_metadata or {}).get("source") == c.EXEC_ED_SOURCE:
+            decision = CanRedeemResult(False, c.REASON_EXEC_ED_NOT_SUPPORTED, decision.existing_transactions,
+                                       content_price=decision.content_price, assignment=decision.assignment)
+        result.existing_transactions = decision.existing_transactions
+        if decision.redeemable:
+            with policy.lock(wait_seconds=lock_wait_seconds):
                 started = time.monotonic()
-                try:
-                    transaction = _create_with_retry(policy, lms_user_id, content_key,
-                                                     decision.existing_transactions, metadata, decision.assignment)
-                finally:
-                    recorder.note(subsidy_call_ms=_ms_since(started))
-                policy.after_redeem(transaction, assignment=decision.assignment)
-                result.outcome, result.transaction = AttemptOutcome.REDEEMED, transaction
+                decision = policy.check_limits(decision, lms_user_id)
+                _note_decision(recorder, decision, checking_ms + _ms_since(started))
+                if decision.redeemable:
+                    started = time.monotonic()
+                    try:
+                        transaction = _create_with_retry(policy, lms_user_id, content_key,
+                                                         decision.existing_transactions, metadata, decision.assignment)
+                    finally:
+                        recorder.note(subsidy_call_ms=_ms_since(started))
+                    policy.after_redeem(transaction, assignment=decision.assignment)
+                    result.outcome, result.transaction = AttemptOutcome.REDEEMED, transaction
+        else:
+            _note_decision(recorder, decision, checking_ms)
+        if not decision.redeemable:
+            existing_own = (_own_committed_transaction(policy, decision.existing_transactions)
+                            if decision.reason == c.REASON_LEARNER_ALREADY_REDEEMED else None)
+            if existing_own is not None:
+                # A repeat of a redemption that already went through: answer with it, never write a second.
+                policy.after_redeem(existing_own, assignment=decision.assignment)
+                result.outcome, result.transaction, result.already_redeemed = (
+                    AttemptOutcome.REDEEMED, existing_own, True)
+            else:
+                result.outcome, result.reason = AttemptOutcome.NOT_REDEEMABLE, decision.reason
     except PolicyLockBusy as exc:
         result.outcome, result.error_message = AttemptOutcome.POLICY_BUSY, str(exc)
         recorder.note(error_code="policy_lock_busy", error_message=str(exc))

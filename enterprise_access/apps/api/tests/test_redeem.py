@@ -196,7 +196,7 @@ def test_unexpected_error_is_json_500_with_attempt(policy, monkeypatch):
 
     def boom(*args, **kwargs):
         raise RuntimeError("bug")
-    monkeypatch.setattr(PerLearnerEnrollmentCreditAccessPolicy, "can_redeem", boom)
+    monkeypatch.setattr(PerLearnerEnrollmentCreditAccessPolicy, "check_eligibility", boom)
     response = learner_client().post(redeem_url(policy.uuid), _body(), format="json")
     assert response.status_code == 500
     body = response.json()

@@ -248,6 +248,20 @@ class SubsidyAccessPolicy(models.Model):
 
         Checks run in the contract's order (section 5.3) and stop at the first failure. Upstream errors
         propagate as ``UpstreamAPIError``: an outage is never turned into a reason code.
+
+        It is ``check_eligibility`` followed by ``check_limits``. The redemption workflow calls the two apart so
+        that only the limits, which depend on what other redemptions spent, run under the policy lock.
+        """
+        result = self.check_eligibility(lms_user_id, content_key, skip_customer_user_check,
+                                        skip_enrollment_deadline_check)
+        return self.check_limits(result, lms_user_id) if result.redeemable else result
+
+    def check_eligibility(self, lms_user_id, content_key, skip_customer_user_check=False,
+                          skip_enrollment_deadline_check=False) -> CanRedeemResult:
+        """
+        The checks that do not depend on this policy's spending (contract 5.3, steps 1-7): the policy's state, the
+        learner, the catalog, the content and its deadline, and the subsidy's own can_redeem (its balance is
+        guarded by the subsidy service's ledger lock, not ours).
         """
         if not self.is_redeemable_now:
             return CanRedeemResult(False, c.REASON_POLICY_EXPIRED)
@@ -289,15 +303,26 @@ class SubsidyAccessPolicy(models.Model):
             if any(tx.get("state") == c.TRANSACTION_STATE_COMMITTED and not is_reversed(tx) for tx in existing):
                 return refuse(c.REASON_LEARNER_ALREADY_REDEEMED, existing)
             return refuse(c.REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY, existing)
-
-        if self.spend_limit is not None and self.spend_so_far(excluding_assignment=assignment) + price > self.spend_limit:
-            return refuse(c.REASON_POLICY_SPEND_LIMIT_REACHED, existing)
-
-        reason = self.learner_limit_reason(lms_user_id, price)
-        if reason:
-            return refuse(reason, existing)
         return CanRedeemResult(True, None, existing, content_price=price, content_metadata=metadata,
                                assignment=assignment)
+
+    def check_limits(self, eligible: CanRedeemResult, lms_user_id) -> CanRedeemResult:
+        """
+        The checks on what this policy has spent (contract 5.3, steps 8-9), for a result ``check_eligibility``
+        found eligible. Only these need the policy lock: they read spend that a concurrent redemption changes.
+        """
+        def refuse(why):
+            return CanRedeemResult(False, why, eligible.existing_transactions, content_price=eligible.content_price,
+                                   content_metadata=eligible.content_metadata, assignment=eligible.assignment)
+
+        price = eligible.content_price
+        if self.spend_limit is not None and \
+                self.spend_so_far(excluding_assignment=eligible.assignment) + price > self.spend_limit:
+            return refuse(c.REASON_POLICY_SPEND_LIMIT_REACHED)
+        reason = self.learner_limit_reason(lms_user_id, price)
+        if reason:
+            return refuse(reason)
+        return eligible
 
     def learner_limit_reason(self, lms_user_id, price) -> str | None:
         """The type's own per-learner limit check."""

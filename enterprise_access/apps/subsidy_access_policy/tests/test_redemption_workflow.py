@@ -108,7 +108,37 @@ def test_policy_lock_stays_busy(upstream):
     assert result.outcome == AttemptOutcome.POLICY_BUSY
     attempt = only_attempt(policy)
     assert (attempt.outcome, attempt.error_code) == (AttemptOutcome.POLICY_BUSY, "policy_lock_busy")
-    assert not [r for r in upstream.control.requests() if r["service"] == "subsidy"]
+    assert not [r for r in upstream.control.requests() if r["method"] == "POST" and r["service"] == "subsidy"]
+
+
+def test_refusals_do_not_wait_for_a_busy_policy(upstream):
+    """Eligibility is checked before the lock: a learner who cannot redeem hears so even while the policy is busy."""
+    policy = world_policy(upstream)
+    with policy.lock():
+        result = run(policy, upstream.learner["lms_user_id"], upstream.not_in_catalog_run, lock_wait_seconds=5)
+    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_CONTENT_NOT_IN_CATALOG)
+    assert only_attempt(policy).can_redeem_ms < 2000
+
+
+def test_spend_limits_are_checked_under_the_lock(upstream):
+    """Two learners racing for the last seat: the second sees the first's spend, because limits run locked."""
+    policy = world_policy(upstream, spend_limit=upstream.price + upstream.price // 2)
+    results = []
+
+    def redeem(lms_user_id):
+        try:
+            results.append(run(policy, lms_user_id, upstream.run, lock_wait_seconds=10))
+        finally:
+            from django.db import connections
+            connections.close_all()
+
+    threads = [threading.Thread(target=redeem, args=(lr["lms_user_id"],)) for lr in upstream.learners[:2]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(r.outcome for r in results) == sorted([AttemptOutcome.REDEEMED, AttemptOutcome.NOT_REDEEMABLE])
+    assert [r.reason for r in results if r.reason] == [c.REASON_POLICY_SPEND_LIMIT_REACHED]
 
 
 def test_subsidy_ledger_busy_is_retried_then_succeeds(upstream):
@@ -135,7 +165,7 @@ def test_exception_inside_the_workflow(upstream):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    policy.can_redeem = broken  # an instance attribute: a bug in this one policy object, not a patched module
+    policy.check_eligibility = broken  # an instance attribute: a bug in this one policy object, not a patched module
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)
     assert result.outcome == AttemptOutcome.UNEXPECTED_ERROR and "ZeroDivisionError" in result.traceback
     attempt = only_attempt(policy)
