@@ -87,6 +87,13 @@ def main():
     parser.add_argument("--database-url")
     args = parser.parse_args()
     emulator, emulator_cm, world = start(database_url=args.database_url)
+    try:
+        run(args, world)
+    finally:
+        emulator_cm.__exit__(None, None, None)
+
+
+def run(args, world):
     from django.core.management import call_command
     from django.db import connections
     from django.test import Client
@@ -151,7 +158,6 @@ def main():
     for name, value in results.items():
         print(f"{name:<32}{value['seconds']:>22}{value['rows_counted']:>12}")
     print(f"export: {figures['export_rows_per_second']:,} rows/s, peak RSS growth {figures['export_peak_rss_growth_mb']} MB")
-    emulator_cm.__exit__(None, None, None)
     print(json.dumps(figures))
 
 
