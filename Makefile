@@ -7,14 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browsers test demo upgrade clean migrate bench fuzz prodlike prodlike
+.PHONY: help venv browsers test demo upgrade clean migrate bench fuzz prodlike
 
 help:
 	@echo "make demo      run the service with demo data and the upstream emulator (SQLite)"
 	@echo "make test      run the test suite (SQLite, in-memory cache)"
 	@echo "make upgrade   recompile requirements/*.txt from requirements/*.in"
-	@echo "make prodlike  the service under gunicorn (4 workers) on MariaDB + Redis, with the emulator"
-	@echo "make bench     the benchmarks (load on the production-like stack, hot path, attempt overhead)"
 	@echo "make fuzz      a long schemathesis run against the API"
 	@echo "make prodlike  gunicorn -w 4 on production settings + MariaDB + Redis + the emulator (foreground)"
 	@echo "make bench     every benchmark: redeem load on the prodlike stack, hot path, attempt overhead"
