@@ -34,6 +34,9 @@ def start(learners=0, database_url=None, redis_url=None):
     if not database_url:
         settings.DATABASES["default"]["NAME"] = str(workdir / "bench.sqlite3")
         settings.DATABASES["independent"]["NAME"] = str(workdir / "bench.sqlite3")
+    for alias in ("default", "independent"):  # keep connections across requests, as production does
+        settings.DATABASES[alias]["CONN_MAX_AGE"] = 60
+        settings.DATABASES[alias]["CONN_HEALTH_CHECKS"] = True
     settings.ENTERPRISE_SUBSIDY_URL = f"{emulator.url}/subsidy"
     settings.ENTERPRISE_CATALOG_URL = f"{emulator.url}/catalog"
     settings.LMS_URL = f"{emulator.url}/lms"

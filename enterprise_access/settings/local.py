@@ -22,6 +22,10 @@ DATABASES = {
         "NAME": os.environ.get("LOCAL_SQLITE_PATH", str(VAR_DIR / "enterprise_access.sqlite3")),
         # Several processes write here at once; wait for the write lock instead of failing.
         # WAL lets readers and the one writer proceed together, and commits without an fsync each time.
+        # Keep connections between requests, as production does: the audit alias would otherwise reconnect on
+        # every redemption.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE",
                     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
     }

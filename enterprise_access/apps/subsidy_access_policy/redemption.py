@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from uuid import uuid4
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
-from django.db.models import Subquery
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, router
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from enterprise_access.apps.api_client.exceptions import (
@@ -67,6 +67,22 @@ class RedemptionResult:
         return self.outcome == AttemptOutcome.REDEEMED
 
 
+def _newest_history_row(policy) -> RawSQL:
+    """
+    ``(SELECT history_id ...)`` of the policy's newest history row, to embed in the attempt's INSERT.
+
+    Written as SQL rather than an ORM subquery: composing the subquery cost about half a millisecond per
+    redemption, twenty times what running it costs. Names are quoted and the uuid adapted by the connection.
+    """
+    connection = connections[router.db_for_write(RedemptionAttempt)]
+    history = SubsidyAccessPolicy.history.model
+    quote = connection.ops.quote_name
+    sql = (f"SELECT {quote('history_id')} FROM {quote(history._meta.db_table)} WHERE {quote('uuid')} = %s "
+           f"ORDER BY {quote('history_date')} DESC, {quote('history_id')} DESC LIMIT 1")
+    uuid_value = history._meta.get_field("uuid").get_db_prep_value(policy.uuid, connection, prepared=False)
+    return RawSQL(sql, [uuid_value])
+
+
 class AttemptRecorder:
     """
     Opens and finishes one RedemptionAttempt row; a failure to write is logged and counted, never raised.
@@ -79,7 +95,6 @@ class AttemptRecorder:
         self.uuid = uuid4()
         self.fields = {}
         try:
-            history_model = SubsidyAccessPolicy.history.model
             policy = fields["policy"]
             self.row = RedemptionAttempt.objects.create(
                 uuid=self.uuid,
@@ -88,10 +103,7 @@ class AttemptRecorder:
                 started_at=timezone.now(),
                 outcome=AttemptOutcome.IN_PROGRESS,
                 # The history row in force now, looked up inside the INSERT itself (no extra round trip).
-                policy_history_id=Subquery(
-                    history_model.objects.filter(uuid=policy.uuid)
-                    .order_by("-history_date", "-history_id").values("history_id")[:1]
-                ),
+                policy_history_id=_newest_history_row(policy),
                 **fields,
             )
         except Exception:  # pylint: disable=broad-except
