@@ -5,7 +5,7 @@ own connection so the caller's rollback cannot erase it.
 import threading
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
@@ -25,6 +25,24 @@ def world_policy(upstream, **overrides):
 def run(policy, lms_user_id, content_key, **kwargs):
     return redeem_policy(policy=policy, lms_user_id=lms_user_id, content_key=content_key,
                          source=kwargs.pop("source", AttemptSource.LEARNER_REDEEM_API), **kwargs)
+
+
+def redeem_at_once(policy, lms_user_ids, content_key):
+    """Run the workflow for each learner in its own thread, all at once; the results in finishing order."""
+    results = []
+
+    def redeem(lms_user_id):
+        try:
+            results.append(run(policy, lms_user_id, content_key, lock_wait_seconds=10))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=redeem, args=(lms_user_id,)) for lms_user_id in lms_user_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
 
 
 def only_attempt(policy):
@@ -123,20 +141,7 @@ def test_refusals_do_not_wait_for_a_busy_policy(upstream):
 def test_spend_limits_are_checked_under_the_lock(upstream):
     """Two learners racing for the last seat: the second sees the first's spend, because limits run locked."""
     policy = world_policy(upstream, spend_limit=upstream.price + upstream.price // 2)
-    results = []
-
-    def redeem(lms_user_id):
-        try:
-            results.append(run(policy, lms_user_id, upstream.run, lock_wait_seconds=10))
-        finally:
-            from django.db import connections
-            connections.close_all()
-
-    threads = [threading.Thread(target=redeem, args=(lr["lms_user_id"],)) for lr in upstream.learners[:2]]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = redeem_at_once(policy, [lr["lms_user_id"] for lr in upstream.learners[:2]], upstream.run)
     assert sorted(r.outcome for r in results) == sorted([AttemptOutcome.REDEEMED, AttemptOutcome.NOT_REDEEMABLE])
     assert [r.reason for r in results if r.reason] == [c.REASON_POLICY_SPEND_LIMIT_REACHED]
 
@@ -213,20 +218,7 @@ def test_a_failed_record_write_does_not_stop_the_redemption(upstream, monkeypatc
 def test_one_row_per_run_under_concurrent_redemptions(upstream):
     policy = world_policy(upstream)
     learners = [lr["lms_user_id"] for lr in upstream.learners]
-    results = []
-
-    def redeem(lms_user_id):
-        try:
-            results.append(run(policy, lms_user_id, upstream.run, lock_wait_seconds=10))
-        finally:
-            from django.db import connections
-            connections.close_all()
-
-    threads = [threading.Thread(target=redeem, args=(lms_user_id,)) for lms_user_id in learners]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = redeem_at_once(policy, learners, upstream.run)
     assert sorted(r.outcome for r in results) == [AttemptOutcome.REDEEMED] * len(learners)
     rows = RedemptionAttempt.objects.filter(policy_uuid=policy.uuid)
     assert rows.count() == len(learners)
