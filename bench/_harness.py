@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def start(learners=0, database_url=None, redis_url=None):
+def start(learners=0, database_url=None, redis_url=None, fresh=True):
     """Start an emulator, configure Django (test settings on a fresh DB), migrate and seed. Returns (emulator, world)."""
     from enterprise_access.upstream_emulator.testing import running_emulator
 
@@ -20,7 +20,8 @@ def start(learners=0, database_url=None, redis_url=None):
     emulator = emulator_cm.__enter__()
     os.environ["DJANGO_SETTINGS_MODULE"] = "enterprise_access.settings.test"
     if database_url:
-        _create_mysql_database(database_url)
+        if fresh:
+            _create_mysql_database(database_url)
         os.environ["DATABASE_URL"] = database_url
     else:
         os.environ.pop("DATABASE_URL", None)
