@@ -203,7 +203,7 @@ def test_content_metadata_passes_catalog_failures_through(api, control):
 
 
 def test_content_key_may_arrive_percent_encoded(api):
-    response = api.get(f"/subsidy/api/v1/content-metadata/course-v1:DemoU%2BCooking101%2B2T2026/",
+    response = api.get("/subsidy/api/v1/content-metadata/course-v1:DemoU%2BCooking101%2B2T2026/",
                        params={"enterprise_customer_uuid": world.CUSTOMER})
     assert response.json()["course_run_key"] == world.COOKING_RUN
 

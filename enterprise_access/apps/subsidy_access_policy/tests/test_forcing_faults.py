@@ -26,7 +26,6 @@ from enterprise_access.apps.core import demo
 from enterprise_access.apps.subsidy_access_policy.forcing import force_redemption
 from enterprise_access.apps.subsidy_access_policy.models import (
     AssignedLearnerCreditAccessPolicy,
-    AttemptOutcome,
     AttemptSource,
     RedemptionAttempt,
 )

@@ -12,7 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from enterprise_access.apps.api.permissions import may_act_for_learner, may_read_for_learner
+from enterprise_access.apps.api.permissions import may_read_for_learner
 from enterprise_access.apps.api.reasons import customer_contact, reason_entry
 from enterprise_access.apps.api_client import UpstreamAPIError, get_lms_client, get_subsidy_client
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
