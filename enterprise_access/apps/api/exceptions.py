@@ -2,34 +2,13 @@
 import logging
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from enterprise_access.apps.core.outages import infrastructure_outage
+
 logger = logging.getLogger(__name__)
-
-try:  # Redis errors when the cache is django-redis; absent on the embedded default.
-    from redis.exceptions import RedisError
-except ImportError:  # pragma: no cover
-    RedisError = ()
-
-
-def _infrastructure_code(exc):
-    """
-    "database_unavailable" / "cache_unavailable" when ``exc`` is, or was raised from, an outage of the database
-    or the cache; else None. The chain matters: edx-drf-extensions turns any error while loading the JWT's
-    user, a dropped database included, into AuthenticationFailed (401), which would tell a client to
-    re-authenticate when it should retry.
-    """
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, (OperationalError, InterfaceError)):
-            return "database_unavailable"
-        if RedisError and isinstance(exc, RedisError):
-            return "cache_unavailable"
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return None
 
 
 def json_exception_handler(exc, context):
@@ -37,7 +16,7 @@ def json_exception_handler(exc, context):
     DRF's handler for what it knows (400/401/403/404/405/...); a 503 with ``Retry-After`` when the database or
     the cache is down (decision 0005); a JSON 500 for anything else, never an HTML page.
     """
-    code = _infrastructure_code(exc)
+    code = infrastructure_outage(exc)
     if code is not None:
         logger.warning("Answering 503: %s (%s: %s)", code, type(exc).__name__, exc)
         seconds = int(settings.RETRY_AFTER_SECONDS)

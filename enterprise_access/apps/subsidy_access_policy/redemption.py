@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from uuid import uuid4
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connections, router
+from django.db import connections, router
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -28,18 +28,14 @@ from enterprise_access.apps.api_client.exceptions import (
     UpstreamUnavailableError,
 )
 
+from enterprise_access.apps.core.outages import infrastructure_outage
+
 from . import constants as c
 from .locks import PolicyLockBusy
 from .models import AttemptOutcome, CanRedeemResult, RedemptionAttempt, SubsidyAccessPolicy, is_reversed
 
 logger = logging.getLogger(__name__)
 
-try:  # Redis errors when the cache is django-redis; absent on the embedded default.
-    from redis.exceptions import RedisError
-except ImportError:  # pragma: no cover
-    RedisError = ()
-
-INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, RedisError, ConnectionError)
 
 
 class AttemptRecordStats:
@@ -267,17 +263,19 @@ def redeem_policy(
     except UpstreamUnavailableError as exc:
         result.outcome, result.error, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, exc, exc.message
         recorder.note(**attempt_error_fields(exc))
-    except INFRASTRUCTURE_ERRORS as exc:
-        # The cache holding the lock, or the database, is down: retryable, and nothing was spent.
-        code = "database_unavailable" if isinstance(exc, DatabaseError) else "cache_unavailable"
-        result.outcome, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, f"{code}: {exc}"
-        recorder.note(error_code=code, error_message=str(exc)[:5000])
-        logger.warning("Redemption of %s for %s under %s failed: %s", content_key, lms_user_id, policy.uuid, code)
     except Exception as exc:  # pylint: disable=broad-except
-        result.outcome, result.error_message = AttemptOutcome.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}"
-        result.traceback = traceback_module.format_exc()
-        recorder.note(error_code="unexpected_error", error_message=result.error_message[:5000])
-        logger.exception("Unexpected error redeeming %s for %s under %s", content_key, lms_user_id, policy.uuid)
+        code = infrastructure_outage(exc)
+        if code is not None:
+            # The cache holding the lock, or the database, is down: retryable, and nothing was spent.
+            result.outcome, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, f"{code}: {exc}"
+            recorder.note(error_code=code, error_message=str(exc)[:5000])
+            logger.warning("Redemption of %s for %s under %s failed: %s", content_key, lms_user_id, policy.uuid,
+                           code)
+        else:
+            result.outcome, result.error_message = AttemptOutcome.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback_module.format_exc()
+            recorder.note(error_code="unexpected_error", error_message=result.error_message[:5000])
+            logger.exception("Unexpected error redeeming %s for %s under %s", content_key, lms_user_id, policy.uuid)
     finally:
         tx = result.transaction or {}
         recorder.finish(
