@@ -58,12 +58,10 @@ def test_schema_documents_error_responses(client):
     assert client.get("/api/docs/").status_code == 200
 
 
-@pytest.mark.emulator
-@TRANSACTIONAL
-def test_concurrent_redemptions_by_two_learners_both_succeed(live_server, make_policy, upstream):
-    policy = make_policy()
+def redeem_at_once(live_server, policy, lms_user_ids):
+    """Each learner POSTs the redeem endpoint from its own thread, released together; responses by learner."""
     results = {}
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(len(lms_user_ids))
 
     def redeem(lms_user_id):
         token = mint_jwt(lms_user_id=lms_user_id, roles=[learner_role()])
@@ -72,11 +70,19 @@ def test_concurrent_redemptions_by_two_learners_both_succeed(live_server, make_p
             f"{live_server.url}{redeem_url(policy.uuid)}", json={"lms_user_id": lms_user_id, "content_key": RUN},
             headers={"Authorization": f"JWT {token}"}, timeout=30)
 
-    threads = [threading.Thread(target=redeem, args=(i,)) for i in (101, 102)]
+    threads = [threading.Thread(target=redeem, args=(i,)) for i in lms_user_ids]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+@pytest.mark.emulator
+@TRANSACTIONAL
+def test_concurrent_redemptions_by_two_learners_both_succeed(live_server, make_policy, upstream):
+    policy = make_policy()
+    results = redeem_at_once(live_server, policy, (101, 102))
     assert [results[i].status_code for i in (101, 102)] == [200, 200], [r.text for r in results.values()]
     assert results[101].json()["uuid"] != results[102].json()["uuid"]
 
@@ -86,21 +92,7 @@ def test_concurrent_redemptions_by_two_learners_both_succeed(live_server, make_p
 def test_concurrent_redemptions_never_overspend(live_server, make_policy, upstream):
     """Room for one: of two simultaneous learners, one redeems and one gets policy_spend_limit_reached."""
     policy = make_policy(spend_limit=demo.PRICES[RUN] + 100)
-    results = {}
-    barrier = threading.Barrier(2)
-
-    def redeem(lms_user_id):
-        token = mint_jwt(lms_user_id=lms_user_id, roles=[learner_role()])
-        barrier.wait()
-        results[lms_user_id] = requests.post(
-            f"{live_server.url}{redeem_url(policy.uuid)}", json={"lms_user_id": lms_user_id, "content_key": RUN},
-            headers={"Authorization": f"JWT {token}"}, timeout=30)
-
-    threads = [threading.Thread(target=redeem, args=(i,)) for i in (101, 102)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = redeem_at_once(live_server, policy, (101, 102))
     assert sorted(r.status_code for r in results.values()) == [200, 422]
 
 
