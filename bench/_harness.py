@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 def start(learners=0, database_url=None, redis_url=None, fresh=True):
     """Start an emulator, configure Django (test settings on a fresh DB), migrate and seed. Returns (emulator, world)."""
-    from enterprise_access.upstream_emulator.testing import running_emulator
+    from enterprise_access.devtools.emulator.testing import running_emulator
 
     workdir = Path(tempfile.mkdtemp(prefix="ea-bench-"))
     emulator_cm = running_emulator(db_path=str(workdir / "upstream.sqlite3"))

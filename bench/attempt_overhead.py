@@ -37,7 +37,7 @@ def run(args, emulator, world):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from enterprise_access.apps.core.jwt import mint_jwt
+    from enterprise_access.devtools.tokens import mint_jwt
     from enterprise_access.apps.subsidy_access_policy import redemption
 
     class NoRecord:
@@ -60,7 +60,7 @@ def run(args, emulator, world):
     token = mint_jwt(lms_user_id=900, roles=["enterprise_openedx_operator:*"])
     policy = world["policies"]["per_learner_enrollment"]
     # Lift the demo policy's spend limit and deepen its subsidy: this measures the record's cost, not the limits.
-    from enterprise_access.apps.core import demo
+    from enterprise_access.devtools import demo
     from enterprise_access.apps.subsidy_access_policy.models import SubsidyAccessPolicy
 
     SubsidyAccessPolicy.objects.filter(uuid=policy).update(spend_limit=None)

@@ -105,7 +105,7 @@ def run(args, world):
     from django.db import connections
     from django.test import Client
 
-    from enterprise_access.apps.core.jwt import mint_jwt
+    from enterprise_access.devtools.tokens import mint_jwt
 
     from enterprise_access.apps.subsidy_access_policy.models import RedemptionAttempt
 

@@ -42,7 +42,7 @@ def measure(args, emulator, world):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from enterprise_access.apps.core.jwt import mint_jwt
+    from enterprise_access.devtools.tokens import mint_jwt
 
     client = Client()
     customer = world["enterprise_customer_uuid"]

@@ -61,7 +61,7 @@ def service_env(*, database_url, redis_url, emulator_url):
 
 
 def mint_token(lms_user_id, roles, lifetime_seconds=7200):
-    """An LMS-style access token signed with the dev private key (same claims as core.jwt.build_claims)."""
+    """An LMS-style access token signed with the dev private key (same claims as devtools.tokens.build_claims)."""
     import jwt as pyjwt
 
     keys = _dev_keys()
@@ -129,12 +129,24 @@ class Stack:
         self.procs.append((name, proc))
         return proc
 
-    def _manage(self, *args, capture=False):
-        result = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                                timeout=600)
+    def _run(self, argv, what):
+        result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout if capture else None
+            raise RuntimeError(f"{what} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def _manage(self, *args):
+        return self._run([PY, "manage.py", *args], f"manage.py {' '.join(args)}")
+
+    def _seed_demo(self, *args):
+        """
+        ``seed_demo`` against the production settings' database. Those settings do not install the devtools app,
+        so ``manage.py seed_demo`` does not exist there: run the command's class directly, from outside.
+        """
+        script = ("import sys, django; django.setup(); from django.core.management import call_command; "
+                  "from enterprise_access.devtools.management.commands.seed_demo import Command; "
+                  "call_command(Command(), *sys.argv[1:])")
+        return self._run([PY, "-c", script, *args], f"seed_demo {' '.join(args)}")
 
     def start(self, *, learners, fresh, emulator_db, say=print):
         say(f"- MariaDB database {self.db_name} ({'recreated' if fresh else 'created if missing'})")
@@ -154,8 +166,8 @@ class Stack:
         say("- migrate (production settings)")
         self._manage("migrate", "--noinput", "-v", "0")
         say(f"- seed_demo --learners {learners}")
-        self.world = json.loads(self._manage("seed_demo", "--json", "--learners", str(learners), "--emulator-url",
-                                             self.emulator_url, "--service-url", self.service_url, capture=True))
+        self.world = json.loads(self._seed_demo("--json", "--learners", str(learners), "--emulator-url",
+                                                self.emulator_url, "--service-url", self.service_url))
         say(f"- gunicorn, {self.workers} workers, on {self.service_url}")
         gunicorn = self._spawn("gunicorn", [
             GUNICORN, "enterprise_access.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.service_port}",

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.cache import caches
 
-from enterprise_access.apps.core import demo
+from enterprise_access.devtools import demo
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +24,7 @@ def _clear_caches():
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     """One live upstream emulator per test process, seeded with the demo world."""
-    from enterprise_access.upstream_emulator.testing import running_emulator
+    from enterprise_access.devtools.emulator.testing import running_emulator
 
     with running_emulator(db_path=str(tmp_path_factory.mktemp("emulator") / "upstream.sqlite3")) as running:
         running.control.seed(demo.emulator_seed_document())
@@ -36,7 +36,7 @@ def upstream(emulator, settings):
     """
     The service's clients pointed at the live emulator, reset to the seeded demo world.
 
-    Gives the world's identifiers (see ``enterprise_access.apps.core.demo``) and ``control`` for faults,
+    Gives the world's identifiers (see ``enterprise_access.devtools.demo``) and ``control`` for faults,
     the request log and seeding more objects.
     """
     emulator.control.reset()

@@ -29,8 +29,9 @@ INSTALLED_APPS = [
     "enterprise_access.apps.content_assignments",
     "enterprise_access.apps.subsidy_access_policy",
     "enterprise_access.apps.api",
-    "enterprise_access.upstream_emulator",
 ]
+# Development tooling (the upstream emulator, the demo world and its commands, token minting) is the app
+# ``enterprise_access.devtools``: only the ``local`` and ``test`` settings add it, production never does.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

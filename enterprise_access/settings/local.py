@@ -7,12 +7,14 @@ across every process on this machine (the service, management commands, a second
 import os
 
 from .base import *  # noqa: F401,F403
-from .base import JWT_AUTH, VAR_DIR, with_independent_alias
+from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, with_independent_alias
 from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 DEBUG = True
 SECRET_KEY = "local-development-only-not-a-secret"
 ALLOWED_HOSTS = ["*"]
+# Development tooling: the emulator, the demo world, seed_demo/run_demo/mint_jwt (never in production).
+INSTALLED_APPS = [*INSTALLED_APPS, "enterprise_access.devtools"]
 
 VAR_DIR.mkdir(exist_ok=True)
 

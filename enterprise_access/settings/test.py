@@ -9,11 +9,13 @@ import os
 import dj_database_url
 
 from .base import *  # noqa: F401,F403
-from .base import JWT_AUTH, VAR_DIR, with_independent_alias
+from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, with_independent_alias
 from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 SECRET_KEY = "test-only-not-a-secret"
 ALLOWED_HOSTS = ["*"]
+# Development tooling: the emulator, the demo world, seed_demo/run_demo/mint_jwt (never in production).
+INSTALLED_APPS = [*INSTALLED_APPS, "enterprise_access.devtools"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if os.environ.get("DATABASE_URL"):

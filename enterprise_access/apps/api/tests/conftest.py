@@ -1,11 +1,11 @@
 """Policies of the demo world, created in the service's database for API tests."""
 import pytest
 
-from enterprise_access.apps.core import demo
 from enterprise_access.apps.subsidy_access_policy.tests.factories import (
     PerLearnerEnrollmentPolicyFactory,
     PerLearnerSpendPolicyFactory,
 )
+from enterprise_access.devtools import demo
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Test helpers: signed tokens and API clients carrying them."""
 from rest_framework.test import APIClient
 
-from enterprise_access.apps.core.demo import CUSTOMER_UUID
-from enterprise_access.apps.core.jwt import mint_jwt
+from enterprise_access.devtools.demo import CUSTOMER_UUID
+from enterprise_access.devtools.tokens import mint_jwt
 
 OPERATOR_ROLE = "enterprise_openedx_operator:*"
 

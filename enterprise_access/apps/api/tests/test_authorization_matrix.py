@@ -30,8 +30,6 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from enterprise_access.apps.core import demo
-from enterprise_access.apps.core.jwt import mint_jwt
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
@@ -46,6 +44,8 @@ from enterprise_access.apps.subsidy_access_policy.tests.factories import (
     PerLearnerEnrollmentPolicyFactory,
     UserFactory,
 )
+from enterprise_access.devtools import demo
+from enterprise_access.devtools.tokens import mint_jwt
 
 from .helpers import OPERATOR_ROLE, admin_role, learner_role
 

@@ -21,7 +21,6 @@ import pytest
 from django.db import connections
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
-from enterprise_access.apps.core import demo
 from enterprise_access.apps.subsidy_access_policy.models import (
     AssignedLearnerCreditAccessPolicy,
     AttemptOutcome,
@@ -32,6 +31,7 @@ from enterprise_access.apps.subsidy_access_policy.tests.factories import (
     AssignmentFactory,
     PerLearnerEnrollmentPolicyFactory,
 )
+from enterprise_access.devtools import demo
 
 from .helpers import learner_client, redeem_url
 

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from enterprise_access.apps.core import demo
-from enterprise_access.apps.core.jwt import mint_jwt
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
+from enterprise_access.devtools import demo
+from enterprise_access.devtools.tokens import mint_jwt
 
 from .helpers import OPERATOR_ROLE, learner_role
 

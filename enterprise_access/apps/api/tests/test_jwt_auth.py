@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from enterprise_access.apps.core.jwt import build_claims, decode_jwt, sign_claims
+from enterprise_access.apps.core.jwt import decode_jwt
 from enterprise_access.apps.core.models import User
 from enterprise_access.apps.subsidy_access_policy.tests.factories import PerLearnerEnrollmentPolicyFactory
+from enterprise_access.devtools.tokens import build_claims, sign_claims
 
 from .helpers import client_with_token, learner_role
 

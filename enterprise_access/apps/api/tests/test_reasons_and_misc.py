@@ -7,12 +7,12 @@ import requests
 
 from enterprise_access.apps.api.reasons import CustomerContact, reason_entry
 from enterprise_access.apps.api.v1.views.redeem import outcome_response
-from enterprise_access.apps.core import demo
-from enterprise_access.apps.core.jwt import mint_jwt
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome
 from enterprise_access.apps.subsidy_access_policy.redemption import RedemptionResult
 from enterprise_access.apps.subsidy_access_policy.tests.factories import PerLearnerEnrollmentPolicyFactory
+from enterprise_access.devtools import demo
+from enterprise_access.devtools.tokens import mint_jwt
 
 from .helpers import admin_role, client_for, learner_client, learner_role, operator_client, redeem_url
 

@@ -3,9 +3,9 @@ import uuid
 
 import pytest
 
-from enterprise_access.apps.core import demo
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptSource, RedemptionAttempt
+from enterprise_access.devtools import demo
 
 from .helpers import admin_role, client_for, learner_client, learner_role, operator_client, redeem_url
 

@@ -4,9 +4,9 @@ from uuid import uuid4
 
 import pytest
 
-from enterprise_access.apps.core.demo import CUSTOMER_UUID
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
+from enterprise_access.devtools.demo import CUSTOMER_UUID
 
 from .helpers import admin_role, client_for, learner_client, operator_client
 

@@ -1,7 +1,10 @@
-"""The production settings refuse to start without their required environment."""
+"""The production settings refuse to start without their required environment and install no development tooling."""
+import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 
@@ -20,13 +23,15 @@ REQUIRED = {
 }
 
 
-def _load_production_settings(env):
+PRINT_LMS_URL = "import django; django.setup(); from django.conf import settings; print(settings.LMS_URL)"
+
+
+def _load_production_settings(env, script=PRINT_LMS_URL):
     clean = {k: v for k, v in os.environ.items() if k not in REQUIRED}
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "enterprise_access.settings.production"
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.LMS_URL)"],
-        cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=clean, capture_output=True, text=True, timeout=60,
     )
 
 
@@ -43,6 +48,49 @@ def test_each_missing_production_setting_is_named():
         result = _load_production_settings(env)
         assert result.returncode != 0
         assert f"The environment variable {name} is required" in result.stderr
+
+
+DEVELOPMENT_ONLY = ("devtools", "emulator", "demo")
+
+
+def test_production_settings_install_no_development_only_app():
+    script = ("import json, django; django.setup(); from django.apps import apps; "
+              "print(json.dumps([app.name for app in apps.get_app_configs()]))")
+    result = _load_production_settings(REQUIRED, script)
+    assert result.returncode == 0, result.stderr
+    installed = json.loads(result.stdout)
+    assert "enterprise_access.apps.subsidy_access_policy" in installed  # the service itself is there
+    assert [name for name in installed if any(word in name for word in DEVELOPMENT_ONLY)] == []
+
+
+def test_production_settings_offer_no_development_commands():
+    script = ("import json, django; django.setup(); from django.core.management import get_commands; "
+              "print(json.dumps(sorted(get_commands())))")
+    result = _load_production_settings(REQUIRED, script)
+    assert result.returncode == 0, result.stderr
+    commands = set(json.loads(result.stdout))
+    assert "export_redemption_attempts" in commands  # the service's own commands are there
+    assert commands.isdisjoint({"run_upstream_emulator", "seed_demo", "run_demo", "mint_jwt"})
+
+
+def test_development_settings_do_install_the_devtools(settings):
+    from django.core.management import get_commands
+
+    assert "enterprise_access.devtools" in settings.INSTALLED_APPS
+    assert get_commands()["mint_jwt"] == "enterprise_access.devtools"
+
+
+def test_core_imports_nothing_above_it():
+    core = Path(settings.BASE_DIR) / "enterprise_access" / "apps" / "core"
+    upward = []
+    for path in core.rglob("*.py"):
+        if "tests" in path.relative_to(core).parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = re.match(r"\s*(?:from|import) (enterprise_access[\w.]*)", line)
+            if match and not match.group(1).startswith(("enterprise_access.apps.core", "enterprise_access.settings")):
+                upward.append(f"{path.relative_to(core)}:{number}: {line.strip()}")
+    assert upward == []
 
 
 def test_unknown_api_urls_answer_json(client):

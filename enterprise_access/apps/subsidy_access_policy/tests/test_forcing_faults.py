@@ -22,13 +22,13 @@ from enterprise_access.apps.api.tests.test_faults import (
     subsidy_creates,
 )
 from enterprise_access.apps.content_assignments.constants import AssignmentState
-from enterprise_access.apps.core import demo
 from enterprise_access.apps.subsidy_access_policy.forcing import force_redemption
 from enterprise_access.apps.subsidy_access_policy.models import (
     AssignedLearnerCreditAccessPolicy,
     AttemptSource,
     RedemptionAttempt,
 )
+from enterprise_access.devtools import demo
 
 from .factories import AssignedPolicyFactory, ForcedRedemptionFactory, PerLearnerEnrollmentPolicyFactory, UserFactory
 

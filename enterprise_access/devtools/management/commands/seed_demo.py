@@ -14,10 +14,10 @@ from django.db import transaction
 
 from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
 from enterprise_access.apps.content_assignments.services import allocate
-from enterprise_access.apps.core import demo
 from enterprise_access.apps.core.models import User
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
+from enterprise_access.devtools import demo
 
 ADMIN_USERNAME = "admin"
 DEFAULT_ADMIN_PASSWORD = "demo-admin-password"  # a demo on localhost; say so loudly in the output

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from enterprise_access.upstream_emulator.seeding import SeedError, normalize_seed
-from enterprise_access.upstream_emulator.server import make_server
+from enterprise_access.devtools.emulator.seeding import SeedError, normalize_seed
+from enterprise_access.devtools.emulator.server import make_server
 
 # The repository's var/ directory, wherever the command is started from.
 DEFAULT_DB = Path(__file__).resolve().parents[4] / "var" / "upstream_emulator.sqlite3"

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from enterprise_access.upstream_emulator.testing import EmulatorControl, running_emulator
+from enterprise_access.devtools.emulator.testing import EmulatorControl, running_emulator
 
 from . import world
 
 pytestmark = pytest.mark.emulator
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 
 
 def _subsidy_path(subsidy_uuid=world.SUBSIDY):

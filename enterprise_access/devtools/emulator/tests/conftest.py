@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from enterprise_access.upstream_emulator.testing import running_emulator
+from enterprise_access.devtools.emulator.testing import running_emulator
 
 from . import world
 

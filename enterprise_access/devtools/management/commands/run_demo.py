@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from enterprise_access.apps.core.jwt import mint_jwt
+from enterprise_access.devtools.tokens import mint_jwt
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
 

@@ -2,7 +2,7 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from enterprise_access.apps.core.jwt import DEFAULT_LIFETIME_SECONDS, mint_jwt
+from enterprise_access.devtools.tokens import DEFAULT_LIFETIME_SECONDS, mint_jwt
 
 
 class Command(BaseCommand):
