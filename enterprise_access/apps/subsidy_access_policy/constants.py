@@ -1,20 +1,48 @@
-"""Reason codes, outcomes and metadata keys of the redemption workflow."""
-
-# Policy types: the value stored in SubsidyAccessPolicy.policy_type is the class name.
-PER_LEARNER_ENROLLMENT_CREDIT = "PerLearnerEnrollmentCreditAccessPolicy"
-PER_LEARNER_SPEND_CREDIT = "PerLearnerSpendCreditAccessPolicy"
-ASSIGNED_LEARNER_CREDIT = "AssignedLearnerCreditAccessPolicy"
-POLICY_TYPE_CHOICES = (
-    (PER_LEARNER_ENROLLMENT_CREDIT, "Per-learner enrollment cap (learner credit)"),
-    (PER_LEARNER_SPEND_CREDIT, "Per-learner spend cap (learner credit)"),
-    (ASSIGNED_LEARNER_CREDIT, "Assigned learner credit"),
-)
+"""Policy types, access methods, attempt sources and outcomes, reason codes and metadata keys of redemption."""
+from enterprise_access.apps.core.choices import TextChoices
 
 
-class AccessMethods:
-    DIRECT = "direct"
-    ASSIGNED = "assigned"
-    CHOICES = ((DIRECT, "Direct: learners browse and redeem"), (ASSIGNED, "Assigned: admins assign content to learners"))
+class PolicyType(TextChoices):
+    """The value stored in ``SubsidyAccessPolicy.policy_type``: the concrete policy's class name."""
+
+    PER_LEARNER_ENROLLMENT_CREDIT = (
+        "PerLearnerEnrollmentCreditAccessPolicy", "Per-learner enrollment cap (learner credit)"
+    )
+    PER_LEARNER_SPEND_CREDIT = "PerLearnerSpendCreditAccessPolicy", "Per-learner spend cap (learner credit)"
+    ASSIGNED_LEARNER_CREDIT = "AssignedLearnerCreditAccessPolicy", "Assigned learner credit"
+
+
+PER_LEARNER_ENROLLMENT_CREDIT = PolicyType.PER_LEARNER_ENROLLMENT_CREDIT
+PER_LEARNER_SPEND_CREDIT = PolicyType.PER_LEARNER_SPEND_CREDIT
+ASSIGNED_LEARNER_CREDIT = PolicyType.ASSIGNED_LEARNER_CREDIT
+POLICY_TYPE_CHOICES = PolicyType.CHOICES
+
+
+class AccessMethods(TextChoices):
+    DIRECT = "direct", "Direct: learners browse and redeem"
+    ASSIGNED = "assigned", "Assigned: admins assign content to learners"
+
+
+class AttemptSource(TextChoices):
+    """Who started a redemption run (``RedemptionAttempt.source``)."""
+
+    LEARNER_REDEEM_API = "learner_redeem_api", "Learner portal redeem API"
+    FORCED_REDEMPTION = "forced_redemption", "Forced redemption (Django admin)"
+    OPERATOR_API = "operator_api", "Operator on behalf of a learner (redeem API)"
+
+
+class AttemptOutcome(TextChoices):
+    """How a redemption run ended (``RedemptionAttempt.outcome``)."""
+
+    IN_PROGRESS = "in_progress", "In progress (or the run died before finishing)"
+    REDEEMED = "redeemed", "Redeemed: the subsidy service committed a transaction"
+    NOT_REDEEMABLE = "not_redeemable", "Not redeemable: can_redeem said no (see reason)"
+    SUBSIDY_REFUSED = "subsidy_refused", "Subsidy refused: the subsidy service declined the transaction (see error)"
+    POLICY_BUSY = "policy_busy", "Policy busy: the policy or ledger lock stayed taken"
+    UPSTREAM_UNAVAILABLE = (
+        "upstream_unavailable", "Upstream unavailable: an upstream service, the cache or the database failed"
+    )
+    UNEXPECTED_ERROR = "unexpected_error", "Unexpected error inside the workflow (see error and logs)"
 
 
 # Why a redemption is not allowed. The order of checks is the contract sheet's, section 5.3.

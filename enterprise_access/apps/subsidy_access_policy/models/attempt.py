@@ -13,37 +13,8 @@ from django.db import models
 
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
 
+from ..constants import AttemptOutcome, AttemptSource  # noqa: F401 (re-exported: models.AttemptOutcome)
 from .policy import SubsidyAccessPolicy
-
-
-class AttemptSource:
-    LEARNER_REDEEM_API = "learner_redeem_api"
-    FORCED_REDEMPTION = "forced_redemption"
-    OPERATOR_API = "operator_api"
-    CHOICES = (
-        (LEARNER_REDEEM_API, "Learner portal redeem API"),
-        (FORCED_REDEMPTION, "Forced redemption (Django admin)"),
-        (OPERATOR_API, "Operator on behalf of a learner (redeem API)"),
-    )
-
-
-class AttemptOutcome:
-    IN_PROGRESS = "in_progress"
-    REDEEMED = "redeemed"
-    NOT_REDEEMABLE = "not_redeemable"
-    SUBSIDY_REFUSED = "subsidy_refused"
-    POLICY_BUSY = "policy_busy"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
-    UNEXPECTED_ERROR = "unexpected_error"
-    CHOICES = (
-        (IN_PROGRESS, "In progress (or the run died before finishing)"),
-        (REDEEMED, "Redeemed: the subsidy service committed a transaction"),
-        (NOT_REDEEMABLE, "Not redeemable: can_redeem said no (see reason)"),
-        (SUBSIDY_REFUSED, "Subsidy refused: the subsidy service declined the transaction (see error)"),
-        (POLICY_BUSY, "Policy busy: the policy or ledger lock stayed taken"),
-        (UPSTREAM_UNAVAILABLE, "Upstream unavailable: an upstream service, the cache or the database failed"),
-        (UNEXPECTED_ERROR, "Unexpected error inside the workflow (see error and logs)"),
-    )
 
 
 def _loose_fk(to, **kwargs):
