@@ -9,7 +9,7 @@ Foreground; Ctrl-C (or SIGTERM) stops gunicorn and the emulator. ``bench/redeem_
 
 Everything listens on 127.0.0.1 only. The JWT settings are the dev key pair's public half
 (``settings/dev_jwt_keys.py``); tokens for it are minted with ``mint_token`` below, in this process, because
-the service's ``mint_jwt`` command refuses under production settings by design.
+the production settings install no development tooling (no ``mint_jwt``, no ``seed_demo``) by design.
 """
 import argparse
 import json
@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from enterprise_access.devtools.net import wait_until_up  # noqa: E402 (after the path is set; no Django set-up needed)
+
 PY = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
 
@@ -61,19 +61,13 @@ def service_env(*, database_url, redis_url, emulator_url):
 
 
 def mint_token(lms_user_id, roles, lifetime_seconds=7200):
-    """An LMS-style access token signed with the dev private key (same claims as devtools.tokens.build_claims)."""
-    import jwt as pyjwt
+    """An LMS-style access token signed with the dev private key, minted here: production settings cannot mint."""
+    from enterprise_access.devtools.tokens import build_claims, sign_claims
 
     keys = _dev_keys()
-    now = int(time.time())
-    username = f"lms-user-{lms_user_id}"
-    claims = {
-        "iss": keys.DEV_JWT_ISSUER, "aud": keys.DEV_JWT_AUDIENCE, "iat": now, "exp": now + lifetime_seconds,
-        "version": "1.2.0", "user_id": int(lms_user_id), "preferred_username": username,
-        "email": f"{username}@example.invalid", "email_verified": True, "administrator": False,
-        "roles": list(roles), "scopes": ["user_id", "email", "profile"], "filters": [], "is_restricted": False,
-    }
-    return pyjwt.encode(claims, keys.DEV_JWT_PRIVATE_KEY_PEM, algorithm="RS256", headers={"kid": keys.DEV_JWT_KEY_ID})
+    issuer = {"ISSUER": keys.DEV_JWT_ISSUER, "AUDIENCE": keys.DEV_JWT_AUDIENCE}
+    claims = build_claims(lms_user_id=lms_user_id, roles=roles, lifetime_seconds=lifetime_seconds, issuer=issuer)
+    return sign_claims(claims, private_key_pem=keys.DEV_JWT_PRIVATE_KEY_PEM)
 
 
 def mysql_connect(database=None):
@@ -90,19 +84,6 @@ def ensure_database(name, drop=False):
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
     connection.close()
-
-
-def _wait_http(url, what, proc, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before answering; see its log")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer on {url} within {seconds}s")
 
 
 class Stack:
@@ -162,7 +143,7 @@ class Stack:
         emulator = self._spawn("emulator", [PY, "manage.py", "run_upstream_emulator", "--host", "127.0.0.1",
                                             "--port", str(self.emulator_port), "--db", str(emulator_db)],
                                emulator_env)
-        _wait_http(f"{self.emulator_url}/_control/health", "the emulator", emulator)
+        wait_until_up(f"{self.emulator_url}/_control/health", what="emulator", process=emulator, timeout=60)
         say("- migrate (production settings)")
         self._manage("migrate", "--noinput", "-v", "0")
         say(f"- seed_demo --learners {learners}")
@@ -173,7 +154,7 @@ class Stack:
             GUNICORN, "enterprise_access.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.service_port}",
             "--timeout", "120", "--backlog", "2048", "--graceful-timeout", "10",
         ], self.env)
-        _wait_http(f"{self.service_url}/api/schema/", "gunicorn", gunicorn, seconds=90)
+        wait_until_up(f"{self.service_url}/api/schema/", what="gunicorn", process=gunicorn, timeout=90)
         return self
 
     def stop(self):

@@ -64,3 +64,15 @@ def upstream(emulator, settings):
         unlinked_learner=demo.UNLINKED_LEARNER,
     )
     emulator.control.clear_faults()
+
+
+@pytest.fixture
+def policy_world(upstream):
+    """
+    Builds policies on the seeded demo world, the service pointed at the live emulator:
+    ``policy_world()``, ``policy_world("per_learner_spend", per_learner_spend_limit=100)``,
+    ``policy_world("assigned", spend_limit=...)``. See ``enterprise_access.devtools.testing.build_world_policy``.
+    """
+    from enterprise_access.devtools.testing import build_world_policy
+
+    return build_world_policy

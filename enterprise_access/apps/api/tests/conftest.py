@@ -1,21 +1,11 @@
 """Policies of the demo world, created in the service's database for API tests."""
 import pytest
 
-from enterprise_access.apps.subsidy_access_policy.tests.factories import (
-    PerLearnerEnrollmentPolicyFactory,
-    PerLearnerSpendPolicyFactory,
-)
-from enterprise_access.devtools import demo
-
 
 @pytest.fixture
-def make_policy(upstream):
-    """A direct policy on the demo customer, subsidy and catalog; override fields as needed."""
-    def make(kind="per_learner_enrollment", **fields):
-        factory = PerLearnerSpendPolicyFactory if kind == "per_learner_spend" else PerLearnerEnrollmentPolicyFactory
-        return factory(enterprise_customer_uuid=demo.CUSTOMER_UUID, subsidy_uuid=demo.SUBSIDY_UUIDS[kind],
-                       catalog_uuid=demo.CATALOG_UUIDS[kind], **fields)
-    return make
+def make_policy(policy_world):
+    """The suite-wide ``policy_world`` under the name the API tests use: ``make_policy("per_learner_spend", ...)``."""
+    return policy_world
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ Then the infrastructure: Redis down (refused, and accepting but silent) and the 
 clear 503 quickly instead of hanging or answering 500.
 """
 import re
-import socket
 import time
 from contextlib import contextmanager
 
@@ -26,12 +25,10 @@ from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     RedemptionAttempt,
 )
-from enterprise_access.apps.subsidy_access_policy.tests.factories import (
-    AssignedPolicyFactory,
-    AssignmentFactory,
-    PerLearnerEnrollmentPolicyFactory,
-)
+from enterprise_access.apps.subsidy_access_policy.tests.factories import AssignmentFactory
 from enterprise_access.devtools import demo
+from enterprise_access.devtools.net import free_port, silent_listener
+from enterprise_access.devtools.testing import build_world_policy
 
 from .helpers import learner_client, redeem_url
 
@@ -88,13 +85,6 @@ def _cases():
             yield pytest.param(upstream_name, fault, id=f"{upstream_name}-{fault}")
 
 
-def closed_port() -> int:
-    """A local port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def inject(upstream, settings, upstream_name, fault):
     """
     Make ``upstream_name`` fail with ``fault``; return what the attempt row must then say:
@@ -105,7 +95,7 @@ def inject(upstream, settings, upstream_name, fault):
     unavailable = (503, AttemptOutcome.UPSTREAM_UNAVAILABLE)
     if fault == "refused":
         setting = spec["url_setting"]
-        setattr(settings, setting, f"http://127.0.0.1:{closed_port()}/{spec['service']}")
+        setattr(settings, setting, f"http://127.0.0.1:{free_port()}/{spec['service']}")
         return (*unavailable, "connection_error", None)
     if fault == "dropped":
         upstream.control.add_fault(**matcher, status=0)
@@ -152,17 +142,14 @@ def await_delayed_answer(upstream, upstream_name):
     raise AssertionError(f"the delayed {upstream_name} call never finished")
 
 
-def world_policy(kind):
-    """A policy on the demo world; for ``assigned``, with learner 0 allocated ``RUN`` at its price."""
-    world = {"enterprise_customer_uuid": demo.CUSTOMER_UUID, "subsidy_uuid": demo.SUBSIDY_UUIDS[kind],
-             "catalog_uuid": demo.CATALOG_UUIDS[kind]}
+def redeemable_policy(kind):
+    """A policy on the demo world learner 0 can redeem ``RUN`` on: for ``assigned``, with ``RUN`` allocated to them."""
+    policy = build_world_policy(kind)
     if kind == "assigned":
-        policy = AssignedPolicyFactory(**world)
         AssignmentFactory(assignment_configuration=policy.assignment_configuration,
                           lms_user_id=LEARNER["lms_user_id"], learner_email=LEARNER["email"], content_key=RUN,
                           content_quantity=-PRICE)
-        return policy
-    return PerLearnerEnrollmentPolicyFactory(**world)
+    return policy
 
 
 def redeem(policy):
@@ -200,7 +187,7 @@ def the_attempt(policy) -> RedemptionAttempt:
 @pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
 @pytest.mark.parametrize("upstream_name,fault", list(_cases()))
 def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
-    policy = world_policy(kind)
+    policy = redeemable_policy(kind)
     http_status, outcome, error_code, error_status = inject(upstream, settings, upstream_name, fault)
 
     response, elapsed = redeem(policy)
@@ -250,7 +237,7 @@ def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_tra
     a retryable 503 (never a success nor a refusal), the assignment must not be accepted on a transaction we
     never saw, and the retry the 503 invites must answer with *that* transaction, not write a second one.
     """
-    policy = world_policy(kind)
+    policy = redeemable_policy(kind)
     settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
     upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=None,
                                delay_ms=FAULT_DELAY_MS, times=1)
@@ -283,15 +270,6 @@ def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_tra
 # ----- infrastructure: the cache and the database ---------------------------------------------------------
 
 
-@contextmanager
-def silent_listener():
-    """A port that accepts connections and never answers: a hung Redis."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
-
-
 def redis_caches(port):
     # The production shape (settings/production.py) with shorter socket timeouts to keep the test fast.
     return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
@@ -301,10 +279,10 @@ def redis_caches(port):
 @pytest.mark.parametrize("how", ["refused", "silent"])
 def test_redis_down_is_a_quick_503(upstream, settings, how):
     """The lock lives in Redis: with Redis gone, redeeming without the lock is not an option; a clear 503 is."""
-    policy = world_policy("assigned")
+    policy = redeemable_policy("assigned")
     with silent_listener() as silent_port:
         # Swapping CACHES fires setting_changed, which makes django.core.cache.caches rebuild its connections.
-        settings.CACHES = redis_caches(silent_port if how == "silent" else closed_port())
+        settings.CACHES = redis_caches(silent_port if how == "silent" else free_port())
         response, elapsed = redeem(policy)
         assert response.status_code == 503, response.content
         assert elapsed < MAX_CASE_SECONDS
@@ -333,7 +311,7 @@ def database_unreachable(alias, monkeypatch):
             patch.setitem(connection.settings_dict, "NAME", "/nonexistent-dir/ea-db-down.sqlite3")
         else:
             patch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
-            patch.setitem(connection.settings_dict, "PORT", str(closed_port()))
+            patch.setitem(connection.settings_dict, "PORT", str(free_port()))
         try:
             yield
         finally:
@@ -342,7 +320,7 @@ def database_unreachable(alias, monkeypatch):
 
 def test_database_unreachable_at_the_start_of_a_request_is_a_quick_503(upstream, monkeypatch):
     """Before the workflow (authentication, the policy lookup): the API answers 503, not a 500."""
-    policy = world_policy("assigned")
+    policy = redeemable_policy("assigned")
     with database_unreachable("default", monkeypatch), database_unreachable("independent", monkeypatch):
         response, elapsed = redeem(policy)
     assert response.status_code == 503, response.content
@@ -355,7 +333,7 @@ def test_database_unreachable_at_the_start_of_a_request_is_a_quick_503(upstream,
 
 def test_database_unreachable_inside_the_workflow_is_a_quick_503_with_its_attempt_row(upstream, monkeypatch):
     """The database goes away after the policy was read: the workflow answers 503 and records why."""
-    policy = world_policy("assigned")
+    policy = redeemable_policy("assigned")
     original = AssignedLearnerCreditAccessPolicy.assignment_check
     stack = []
 
@@ -388,7 +366,7 @@ def test_audit_connection_unreachable_does_not_block_the_redemption(upstream, mo
     """
     from enterprise_access.apps.subsidy_access_policy.redemption import AttemptRecordStats
 
-    policy = world_policy("assigned")
+    policy = redeemable_policy("assigned")
     failures = AttemptRecordStats.failures
     with database_unreachable("independent", monkeypatch):
         response, elapsed = redeem(policy)

@@ -1,5 +1,4 @@
 """Every reason code has a learner-facing 422 body; schema, concurrency, can-redeem, credits, policies."""
-import threading
 import uuid
 
 import pytest
@@ -12,6 +11,7 @@ from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome
 from enterprise_access.apps.subsidy_access_policy.redemption import RedemptionResult
 from enterprise_access.apps.subsidy_access_policy.tests.factories import PerLearnerEnrollmentPolicyFactory
 from enterprise_access.devtools import demo
+from enterprise_access.devtools.testing import run_concurrently
 from enterprise_access.devtools.tokens import mint_jwt
 
 from .helpers import admin_role, client_for, learner_client, learner_role, operator_client, redeem_url
@@ -60,22 +60,13 @@ def test_schema_documents_error_responses(client):
 
 def redeem_at_once(live_server, policy, lms_user_ids):
     """Each learner POSTs the redeem endpoint from its own thread, released together; responses by learner."""
-    results = {}
-    barrier = threading.Barrier(len(lms_user_ids))
-
-    def redeem(lms_user_id):
-        token = mint_jwt(lms_user_id=lms_user_id, roles=[learner_role()])
-        barrier.wait()
-        results[lms_user_id] = requests.post(
+    def redeem(lms_user_id, token):
+        return requests.post(
             f"{live_server.url}{redeem_url(policy.uuid)}", json={"lms_user_id": lms_user_id, "content_key": RUN},
             headers={"Authorization": f"JWT {token}"}, timeout=30)
 
-    threads = [threading.Thread(target=redeem, args=(i,)) for i in lms_user_ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    calls = [(i, mint_jwt(lms_user_id=i, roles=[learner_role()])) for i in lms_user_ids]
+    return dict(zip(lms_user_ids, run_concurrently(redeem, calls)))
 
 
 @pytest.mark.emulator

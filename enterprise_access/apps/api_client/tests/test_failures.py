@@ -3,7 +3,6 @@ How every client fails: one matrix of upstream answers, run against a representa
 service, and one of token-endpoint answers, run against each client.
 """
 import logging
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ import requests
 from enterprise_access.apps import api_client
 from enterprise_access.apps.api_client import UpstreamBusyError, UpstreamRequestError, UpstreamUnavailableError
 from enterprise_access.apps.api_client.testing import add_token_response, catalog_url, lms_url, subsidy_url, token_url
+from enterprise_access.devtools.net import free_port, silent_listener
 
 from .conftest import api_calls
 from .payloads import CATALOG_UUID, CUSTOMER_UUID, LMS_USER_ID, RUN_KEY, SUBSIDY, SUBSIDY_UUID
@@ -191,9 +191,7 @@ def test_a_failed_token_fetch_is_retried_on_the_next_call(rsps):
 
 @pytest.fixture
 def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def test_real_connection_refused(rsps, settings, closed_port):
@@ -209,11 +207,9 @@ def test_real_connection_refused(rsps, settings, closed_port):
 
 def test_real_read_timeout(rsps, settings):
     """A server that accepts the connection and never answers: the read timeout must fire."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(1)
+    with silent_listener() as silent_port:
         settings.UPSTREAM_READ_TIMEOUT = 0.2
-        settings.LMS_URL = f"http://127.0.0.1:{silent.getsockname()[1]}/lms"
+        settings.LMS_URL = f"http://127.0.0.1:{silent_port}/lms"
         add_token_response(rsps)
         rsps.add_passthru(settings.LMS_URL)
 

@@ -11,21 +11,13 @@ from django.utils import timezone
 from enterprise_access.apps.api_client.exceptions import UpstreamUnavailableError
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.devtools.testing import build_world_policy
 
 from .factories import (
-    AssignedPolicyFactory,
     AssignmentFactory,
-    PerLearnerEnrollmentPolicyFactory,
-    PerLearnerSpendPolicyFactory,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def world_policy(upstream, factory=PerLearnerEnrollmentPolicyFactory, **overrides):
-    fields = {"enterprise_customer_uuid": upstream.customer_uuid, "subsidy_uuid": upstream.subsidy_uuid,
-              "catalog_uuid": upstream.catalog_uuid, **overrides}
-    return factory(**fields)
 
 
 def redeem_now(policy, lms_user_id, content_key, metadata=None):
@@ -43,7 +35,7 @@ def seed_subsidy(upstream, **overrides):
 
 
 def test_redeemable_content_can_be_redeemed(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     redeemable, reason, existing = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
     assert (redeemable, reason) == (True, None)
     transaction = policy.redeem(upstream.learner["lms_user_id"], upstream.run, existing)
@@ -54,30 +46,30 @@ def test_redeemable_content_can_be_redeemed(upstream):
 
 @pytest.mark.parametrize("changes", [{"active": False}, {"retired": True}])
 def test_inactive_or_retired_policy_is_expired(upstream, changes):
-    policy = world_policy(upstream, **changes)
+    policy = build_world_policy(**changes)
     assert tuple(policy.can_redeem(upstream.learner["lms_user_id"], upstream.run))[:2] == (False, c.REASON_POLICY_EXPIRED)
 
 
 def test_learner_not_linked_to_the_customer(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     result = policy.can_redeem(upstream.unlinked_learner["lms_user_id"], upstream.run)
     assert result.reason == c.REASON_LEARNER_NOT_IN_ENTERPRISE
 
 
 def test_skip_customer_user_check_skips_the_lms(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     result = policy.can_redeem(upstream.unlinked_learner["lms_user_id"], upstream.run, skip_customer_user_check=True)
     assert result.redeemable
 
 
 def test_learner_outside_the_policy_groups(upstream):
-    policy = world_policy(upstream, enterprise_group_uuids=[str(uuid4())])
+    policy = build_world_policy(enterprise_group_uuids=[str(uuid4())])
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.run).reason == \
         c.REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP
 
 
 def test_content_outside_the_catalog(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.not_in_catalog_run).reason == \
         c.REASON_CONTENT_NOT_IN_CATALOG
 
@@ -87,24 +79,24 @@ def test_content_in_catalog_but_unknown_to_the_subsidy_service(upstream):
     catalog = str(uuid4())
     upstream.control.seed({"catalogs": [{"uuid": catalog, "enterprise_customer_uuid": upstream.customer_uuid,
                                          "content_keys": [ghost]}]})
-    policy = world_policy(upstream, catalog_uuid=catalog)
+    policy = build_world_policy(catalog_uuid=catalog)
     assert policy.can_redeem(upstream.learner["lms_user_id"], ghost).reason == c.REASON_CONTENT_NOT_IN_CATALOG
 
 
 def test_past_the_enrollment_deadline(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.past_deadline_run).reason == \
         c.REASON_BEYOND_ENROLLMENT_DEADLINE
 
 
 def test_late_redemption_window_allows_past_deadline_and_asks_for_late_enrollment(upstream):
-    policy = world_policy(upstream, late_redemption_allowed_until=timezone.now() + timedelta(days=3))
+    policy = build_world_policy(late_redemption_allowed_until=timezone.now() + timedelta(days=3))
     transaction = redeem_now(policy, upstream.learner["lms_user_id"], upstream.past_deadline_run, {"note": "x"})
     assert transaction["metadata"] == {"note": "x", c.METADATA_ALLOW_LATE_ENROLLMENT: True}
 
 
 def test_closed_late_redemption_window_adds_nothing(upstream):
-    policy = world_policy(upstream, late_redemption_allowed_until=timezone.now() - timedelta(days=1))
+    policy = build_world_policy(late_redemption_allowed_until=timezone.now() - timedelta(days=1))
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.past_deadline_run).reason == \
         c.REASON_BEYOND_ENROLLMENT_DEADLINE
     transaction = redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
@@ -112,25 +104,25 @@ def test_closed_late_redemption_window_adds_nothing(upstream):
 
 
 def test_skip_enrollment_deadline_check(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.past_deadline_run,
                              skip_enrollment_deadline_check=True).redeemable
 
 
 def test_expired_subsidy(upstream):
     subsidy = seed_subsidy(upstream, active_datetime="2024-01-01T00:00:00Z", expiration_datetime="2025-01-01T00:00:00Z")
-    policy = world_policy(upstream, subsidy_uuid=subsidy)
+    policy = build_world_policy(subsidy_uuid=subsidy)
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.run).reason == c.REASON_SUBSIDY_EXPIRED
 
 
 def test_not_enough_value_in_subsidy(upstream):
-    policy = world_policy(upstream, subsidy_uuid=seed_subsidy(upstream, starting_balance=upstream.price - 1))
+    policy = build_world_policy(subsidy_uuid=seed_subsidy(upstream, starting_balance=upstream.price - 1))
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.run).reason == \
         c.REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY
 
 
 def test_already_redeemed_content_is_named_as_such(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     transaction = redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
     result = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
     assert result.reason == c.REASON_LEARNER_ALREADY_REDEEMED
@@ -138,7 +130,7 @@ def test_already_redeemed_content_is_named_as_such(upstream):
 
 
 def test_policy_spend_limit(upstream):
-    policy = world_policy(upstream, spend_limit=upstream.price + upstream.prices[upstream.runs[1]] - 1)
+    policy = build_world_policy(spend_limit=upstream.price + upstream.prices[upstream.runs[1]] - 1)
     redeem_now(policy, upstream.learners[0]["lms_user_id"], upstream.run)
     assert policy.can_redeem(upstream.learners[1]["lms_user_id"], upstream.runs[1]).reason == \
         c.REASON_POLICY_SPEND_LIMIT_REACHED
@@ -146,7 +138,7 @@ def test_policy_spend_limit(upstream):
 
 
 def test_per_learner_enrollment_limit(upstream):
-    policy = world_policy(upstream, per_learner_enrollment_limit=1)
+    policy = build_world_policy(per_learner_enrollment_limit=1)
     redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.runs[1]).reason == \
         c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED
@@ -154,7 +146,7 @@ def test_per_learner_enrollment_limit(upstream):
 
 
 def test_per_learner_spend_limit(upstream):
-    policy = world_policy(upstream, PerLearnerSpendPolicyFactory, per_learner_spend_limit=upstream.price + 100)
+    policy = build_world_policy("per_learner_spend", per_learner_spend_limit=upstream.price + 100)
     redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.runs[1]).reason == \
         c.REASON_LEARNER_MAX_SPEND_REACHED
@@ -178,8 +170,7 @@ def test_reason_order(upstream, setup, expected):
         subsidy_overrides["starting_balance"] = setup["balance"]
     if setup.get("expired_subsidy"):
         subsidy_overrides.update(active_datetime="2024-01-01T00:00:00Z", expiration_datetime="2025-01-01T00:00:00Z")
-    policy = world_policy(
-        upstream,
+    policy = build_world_policy(
         subsidy_uuid=seed_subsidy(upstream, **subsidy_overrides),
         active=setup.get("active", True),
         enterprise_group_uuids=[str(uuid4())] if setup.get("groups") else [],
@@ -193,14 +184,14 @@ def test_reason_order(upstream, setup, expected):
 
 
 def test_an_lms_outage_is_an_error_not_a_reason(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="lms", path="enterprise-learner", status=503)
     with pytest.raises(UpstreamUnavailableError):
         policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
 
 
 def assigned_policy(upstream, **overrides):
-    return world_policy(upstream, AssignedPolicyFactory, **overrides)
+    return build_world_policy("assigned", **overrides)
 
 
 def test_assigned_policy_without_assignment(upstream):

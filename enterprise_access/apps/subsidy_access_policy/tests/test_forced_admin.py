@@ -10,8 +10,9 @@ from enterprise_access.apps.subsidy_access_policy.models import (
     ForcedPolicyRedemption,
     RedemptionAttempt,
 )
+from enterprise_access.devtools.testing import build_world_policy
 
-from .factories import ForcedRedemptionFactory, PerLearnerEnrollmentPolicyFactory, UserFactory
+from .factories import ForcedRedemptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
 
@@ -21,12 +22,6 @@ LIST_URL = "admin:subsidy_access_policy_forcedpolicyredemption_changelist"
 
 def change_url(record):
     return reverse("admin:subsidy_access_policy_forcedpolicyredemption_change", args=[record.pk])
-
-
-def world_policy(upstream, **overrides):
-    return PerLearnerEnrollmentPolicyFactory(enterprise_customer_uuid=upstream.customer_uuid,
-                                             subsidy_uuid=upstream.subsidy_uuid, catalog_uuid=upstream.catalog_uuid,
-                                             **overrides)
 
 
 def staff_user(*, may_force):
@@ -66,7 +61,7 @@ def subsidy_creates(upstream):
 
 
 def test_adding_a_record_redeems_it_and_says_so(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     response = client.post(reverse(ADD_URL), add_form(upstream, policy), follow=True)
     assert response.status_code == 200
     record = ForcedPolicyRedemption.objects.get()
@@ -78,7 +73,7 @@ def test_adding_a_record_redeems_it_and_says_so(client, upstream, forcer):
 
 
 def test_adding_with_wait_to_redeem_only_saves(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     response = client.post(reverse(ADD_URL), add_form(upstream, policy, wait=True), follow=True)
     assert response.status_code == 200
     record = ForcedPolicyRedemption.objects.get()
@@ -89,7 +84,7 @@ def test_adding_with_wait_to_redeem_only_saves(client, upstream, forcer):
 
 
 def test_a_refusal_is_shown_as_an_error_with_its_reason(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     response = client.post(reverse(ADD_URL), add_form(upstream, policy, run=upstream.not_in_catalog_run), follow=True)
     record = ForcedPolicyRedemption.objects.get()
     assert record.state == "errored" and record.error_reason == c.REASON_CONTENT_NOT_IN_CATALOG
@@ -99,7 +94,7 @@ def test_a_refusal_is_shown_as_an_error_with_its_reason(client, upstream, forcer
 
 
 def test_negative_price_is_refused_by_the_form(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     data = {**add_form(upstream, policy), "content_price_cents": "-1"}
     response = client.post(reverse(ADD_URL), data)
     assert response.status_code == 200 and not ForcedPolicyRedemption.objects.exists()
@@ -114,7 +109,7 @@ def _select(records, *, confirm):
 
 
 def test_the_action_asks_for_confirmation_then_forces_each_record(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     good = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.run,
                                    content_price_cents=upstream.price)
     bad = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.exec_ed_run,
@@ -138,7 +133,7 @@ def test_the_action_asks_for_confirmation_then_forces_each_record(client, upstre
 
 
 def test_running_the_action_twice_makes_one_transaction(client, upstream, forcer):
-    record = ForcedRedemptionFactory(subsidy_access_policy=world_policy(upstream), course_run_key=upstream.run,
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run,
                                      content_price_cents=upstream.price)
     client.post(reverse(LIST_URL), _select([record], confirm=True))
     page = client.post(reverse(LIST_URL), _select([record], confirm=False))
@@ -150,7 +145,7 @@ def test_running_the_action_twice_makes_one_transaction(client, upstream, forcer
 
 
 def test_saving_a_redeemed_record_again_does_not_redeem_again(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     client.post(reverse(ADD_URL), add_form(upstream, policy))
     record = ForcedPolicyRedemption.objects.get()
     page = client.get(change_url(record))
@@ -161,7 +156,7 @@ def test_saving_a_redeemed_record_again_does_not_redeem_again(client, upstream, 
 
 
 def test_list_filters_search_and_links(client, upstream, forcer):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     waiting = ForcedRedemptionFactory(subsidy_access_policy=policy, lms_user_id=102, course_run_key=upstream.runs[1])
     errored = ForcedRedemptionFactory(subsidy_access_policy=policy, lms_user_id=103, course_run_key="course-v1:X+Y+Z",
                                       errored_at="2026-01-01T00:00:00Z", error_reason="content_not_in_catalog")
@@ -194,7 +189,7 @@ def test_list_filters_search_and_links(client, upstream, forcer):
 def test_staff_without_the_permission_may_look_but_not_add_or_force(client, upstream):
     viewer = staff_user(may_force=False)
     client.force_login(viewer)
-    record = ForcedRedemptionFactory(subsidy_access_policy=world_policy(upstream), course_run_key=upstream.run,
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run,
                                      content_price_cents=upstream.price)
 
     listing = client.get(reverse(LIST_URL))
@@ -222,6 +217,6 @@ def test_non_staff_cannot_see_the_admin(client, upstream):
 def test_nobody_deletes_a_record(client, upstream):
     superuser = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(superuser)
-    record = ForcedRedemptionFactory(subsidy_access_policy=world_policy(upstream))
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy())
     response = client.get(reverse("admin:subsidy_access_policy_forcedpolicyredemption_delete", args=[record.pk]))
     assert response.status_code == 403

@@ -2,11 +2,9 @@
 force_redemption: one forced run through the redemption workflow, its outcome stored on the record, and a
 record that redeems at most once whatever staff do (save twice, run the action twice, force it together).
 """
-import threading
 
 import pytest
 from django.core.cache import caches
-from django.db import connections
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
@@ -24,27 +22,20 @@ from enterprise_access.apps.subsidy_access_policy.models import (
     PerLearnerEnrollmentCreditAccessPolicy,
     RedemptionAttempt,
 )
+from enterprise_access.devtools.testing import build_world_policy, run_concurrently
 
 from .factories import (
-    AssignedPolicyFactory,
     ForcedRedemptionFactory,
-    PerLearnerEnrollmentPolicyFactory,
-    PerLearnerSpendPolicyFactory,
     UserFactory,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
 
 
-def world_policy(upstream, factory=PerLearnerEnrollmentPolicyFactory, kind="per_learner_enrollment", **overrides):
-    return factory(enterprise_customer_uuid=upstream.customer_uuid, subsidy_uuid=upstream.subsidy_uuids[kind],
-                   catalog_uuid=upstream.catalog_uuids[kind], **overrides)
-
-
 def record_for(upstream, policy=None, *, run=None, learner=None, price=None):
     run = run or upstream.run
     return ForcedRedemptionFactory(
-        subsidy_access_policy=policy or world_policy(upstream),
+        subsidy_access_policy=policy or build_world_policy(),
         lms_user_id=learner if learner is not None else upstream.learner["lms_user_id"],
         course_run_key=run,
         content_price_cents=price if price is not None else upstream.prices[run],
@@ -93,11 +84,11 @@ def test_refusals_are_stored_with_their_reason(upstream, staff, case):
     elif case == "unlinked":
         kwargs, reason = {"learner": upstream.unlinked_learner["lms_user_id"]}, c.REASON_LEARNER_NOT_IN_ENTERPRISE
     elif case == "inactive":
-        policy, reason = world_policy(upstream, active=False), c.REASON_POLICY_EXPIRED
+        policy, reason = build_world_policy(active=False), c.REASON_POLICY_EXPIRED
     elif case == "spend_limit":
-        policy, reason = world_policy(upstream, spend_limit=100), c.REASON_POLICY_SPEND_LIMIT_REACHED
+        policy, reason = build_world_policy(spend_limit=100), c.REASON_POLICY_SPEND_LIMIT_REACHED
     else:
-        policy = world_policy(upstream, PerLearnerSpendPolicyFactory, "per_learner_spend", per_learner_spend_limit=100)
+        policy = build_world_policy("per_learner_spend", per_learner_spend_limit=100)
         reason = c.REASON_LEARNER_MAX_SPEND_REACHED
     record = record_for(upstream, policy, **kwargs)
 
@@ -152,7 +143,7 @@ def test_exec_ed_is_refused_before_the_subsidy_call(upstream, staff):
 
 
 def test_assigned_policy_allocates_then_redeems_at_the_given_price(upstream, staff):
-    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    policy = build_world_policy("assigned")
     learner = upstream.learners[2]
     record = record_for(upstream, policy, learner=learner["lms_user_id"], price=18900)
     result = force_redemption(forced_redemption=record, acting_user=staff)
@@ -168,7 +159,7 @@ def test_assigned_policy_allocates_then_redeems_at_the_given_price(upstream, sta
 
 
 def test_assigned_policy_without_an_lms_learner_makes_no_assignment(upstream, staff):
-    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    policy = build_world_policy("assigned")
     record = record_for(upstream, policy, learner=upstream.unlinked_learner["lms_user_id"])
     result = force_redemption(forced_redemption=record, acting_user=staff)
     assert result.reason == c.REASON_LEARNER_NOT_IN_ENTERPRISE
@@ -178,7 +169,7 @@ def test_assigned_policy_without_an_lms_learner_makes_no_assignment(upstream, st
 
 
 def test_assigned_policy_with_an_inactive_configuration_reports_the_assignment_error(upstream, staff):
-    policy = world_policy(upstream, AssignedPolicyFactory, "assigned")
+    policy = build_world_policy("assigned")
     policy.assignment_configuration.active = False
     policy.assignment_configuration.save()
     record = record_for(upstream, policy)
@@ -200,33 +191,16 @@ def test_a_redeemed_record_is_never_run_again(upstream, staff):
     assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 1
 
 
-def _force_in_threads(records, staff, count):
-    results, errors = [], []
-    barrier = threading.Barrier(count)
-
-    def go(record):
-        try:
-            barrier.wait(10)
-            results.append(force_redemption(forced_redemption=record, acting_user=staff))
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=go, args=(record,)) for record in records]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not errors, errors
-    return results
+def _force_in_threads(records, staff):
+    return run_concurrently(lambda record: force_redemption(forced_redemption=record, acting_user=staff),
+                            [(record,) for record in records], timeout=30)
 
 
 def test_two_staff_forcing_the_same_record_at_once_make_one_transaction(upstream, staff):
     record = record_for(upstream)
     # Each "staff member" holds their own copy of the record, as two admin requests would.
     copies = [type(record).objects.get(pk=record.pk) for _ in range(3)]
-    results = _force_in_threads(copies, staff, 3)
+    results = _force_in_threads(copies, staff)
 
     assert len(results) == 3 and all(r.succeeded for r in results)
     assert len({r.transaction["uuid"] for r in results}) == 1
@@ -242,9 +216,9 @@ def test_two_staff_forcing_the_same_record_at_once_make_one_transaction(upstream
 def test_two_records_for_the_same_redemption_still_make_one_transaction(upstream, staff):
     # Different records slip past the per-record claim; the idempotency key catches them: both runs may reach
     # the create, with the same key, and the subsidy service answers the second with the first's transaction.
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     records = [record_for(upstream, policy) for _ in range(2)]
-    results = _force_in_threads(records, staff, 2)
+    results = _force_in_threads(records, staff)
     assert all(r.succeeded for r in results)
     assert len({r.transaction["uuid"] for r in results}) == 1
     assert 1 <= len(subsidy_creates(upstream)) <= 2

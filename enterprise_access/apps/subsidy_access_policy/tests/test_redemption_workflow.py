@@ -2,24 +2,18 @@
 The one workflow and its audit row: exactly one RedemptionAttempt per run, for every outcome, written on its
 own connection so the caller's rollback cannot erase it.
 """
-import threading
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
 from enterprise_access.apps.subsidy_access_policy.redemption import AttemptRecordStats, redeem_policy
+from enterprise_access.devtools.testing import build_world_policy, run_concurrently
 
-from .factories import PerLearnerEnrollmentPolicyFactory, UserFactory
+from .factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
-
-
-def world_policy(upstream, **overrides):
-    fields = {"enterprise_customer_uuid": upstream.customer_uuid, "subsidy_uuid": upstream.subsidy_uuid,
-              "catalog_uuid": upstream.catalog_uuid, **overrides}
-    return PerLearnerEnrollmentPolicyFactory(**fields)
 
 
 def run(policy, lms_user_id, content_key, **kwargs):
@@ -28,21 +22,9 @@ def run(policy, lms_user_id, content_key, **kwargs):
 
 
 def redeem_at_once(policy, lms_user_ids, content_key):
-    """Run the workflow for each learner in its own thread, all at once; the results in finishing order."""
-    results = []
-
-    def redeem(lms_user_id):
-        try:
-            results.append(run(policy, lms_user_id, content_key, lock_wait_seconds=10))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=redeem, args=(lms_user_id,)) for lms_user_id in lms_user_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+    """Run the workflow for each learner in its own thread, all at once; the results in learner order."""
+    return run_concurrently(lambda lms_user_id: run(policy, lms_user_id, content_key, lock_wait_seconds=10),
+                            [(lms_user_id,) for lms_user_id in lms_user_ids])
 
 
 def only_attempt(policy):
@@ -52,7 +34,7 @@ def only_attempt(policy):
 
 
 def test_redeemed(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     user = UserFactory(lms_user_id=upstream.learner["lms_user_id"])
     result = run(policy, upstream.learner["lms_user_id"], upstream.run, acting_user=user, request_id="req-1",
                  metadata={"k": "v"})
@@ -75,7 +57,7 @@ def test_redeemed(upstream):
 
 
 def test_repeat_returns_the_same_transaction_and_says_so(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     first = run(policy, upstream.learner["lms_user_id"], upstream.run)
     second = run(policy, upstream.learner["lms_user_id"], upstream.run)
     assert second.outcome == AttemptOutcome.REDEEMED and second.already_redeemed
@@ -86,7 +68,7 @@ def test_repeat_returns_the_same_transaction_and_says_so(upstream):
 
 
 def test_not_redeemable(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     result = run(policy, upstream.learner["lms_user_id"], upstream.not_in_catalog_run)
     assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_CONTENT_NOT_IN_CATALOG)
     attempt = only_attempt(policy)
@@ -96,7 +78,7 @@ def test_not_redeemable(upstream):
 
 
 def test_subsidy_refused(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=422,
                                body='{"detail": "Enrollment failed upstream.", "code": "enrollment_error"}')
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)
@@ -110,7 +92,7 @@ def test_subsidy_refused(upstream):
 
 def test_upstream_timeout(upstream, settings):
     settings.UPSTREAM_READ_TIMEOUT = 0.3
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="subsidy", method="GET", path="can_redeem", status=200, delay_ms=1500)
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)
     assert result.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
@@ -120,7 +102,7 @@ def test_upstream_timeout(upstream, settings):
 
 
 def test_policy_lock_stays_busy(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     with policy.lock():
         result = run(policy, upstream.learner["lms_user_id"], upstream.run, lock_wait_seconds=0.2)
     assert result.outcome == AttemptOutcome.POLICY_BUSY
@@ -131,7 +113,7 @@ def test_policy_lock_stays_busy(upstream):
 
 def test_refusals_do_not_wait_for_a_busy_policy(upstream):
     """Eligibility is checked before the lock: a learner who cannot redeem hears so even while the policy is busy."""
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     with policy.lock():
         result = run(policy, upstream.learner["lms_user_id"], upstream.not_in_catalog_run, lock_wait_seconds=5)
     assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_CONTENT_NOT_IN_CATALOG)
@@ -140,14 +122,14 @@ def test_refusals_do_not_wait_for_a_busy_policy(upstream):
 
 def test_spend_limits_are_checked_under_the_lock(upstream):
     """Two learners racing for the last seat: the second sees the first's spend, because limits run locked."""
-    policy = world_policy(upstream, spend_limit=upstream.price + upstream.price // 2)
+    policy = build_world_policy(spend_limit=upstream.price + upstream.price // 2)
     results = redeem_at_once(policy, [lr["lms_user_id"] for lr in upstream.learners[:2]], upstream.run)
     assert sorted(r.outcome for r in results) == sorted([AttemptOutcome.REDEEMED, AttemptOutcome.NOT_REDEEMABLE])
     assert [r.reason for r in results if r.reason] == [c.REASON_POLICY_SPEND_LIMIT_REACHED]
 
 
 def test_subsidy_ledger_busy_is_retried_then_succeeds(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=429, times=2,
                                body='{"detail": "Attempt to lock the Ledger failed, please try again."}')
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)
@@ -156,7 +138,7 @@ def test_subsidy_ledger_busy_is_retried_then_succeeds(upstream):
 
 
 def test_subsidy_ledger_busy_for_good_is_policy_busy(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=429,
                                body='{"detail": "Attempt to lock the Ledger failed, please try again."}')
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)
@@ -165,7 +147,7 @@ def test_subsidy_ledger_busy_for_good_is_policy_busy(upstream):
 
 
 def test_exception_inside_the_workflow(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
@@ -179,7 +161,7 @@ def test_exception_inside_the_workflow(upstream):
 
 
 def test_rows_survive_a_rollback_of_the_surrounding_transaction(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     with pytest.raises(RuntimeError):
         with transaction.atomic():
             result = run(policy, upstream.learner["lms_user_id"], upstream.run)
@@ -189,7 +171,7 @@ def test_rows_survive_a_rollback_of_the_surrounding_transaction(upstream):
 
 
 def test_history_pointer_stays_on_the_policy_as_it_was(upstream):
-    policy = world_policy(upstream, spend_limit=5_000_000)
+    policy = build_world_policy(spend_limit=5_000_000)
     run(policy, upstream.learner["lms_user_id"], upstream.run)
     policy.spend_limit = 7_000_000
     policy.display_name = "renamed"
@@ -203,7 +185,7 @@ def test_history_pointer_stays_on_the_policy_as_it_was(upstream):
 
 
 def test_a_failed_record_write_does_not_stop_the_redemption(upstream, monkeypatch):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     before = AttemptRecordStats.failures
 
     def refuse(*args, **kwargs):
@@ -216,7 +198,7 @@ def test_a_failed_record_write_does_not_stop_the_redemption(upstream, monkeypatc
 
 
 def test_one_row_per_run_under_concurrent_redemptions(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     learners = [lr["lms_user_id"] for lr in upstream.learners]
     results = redeem_at_once(policy, learners, upstream.run)
     assert sorted(r.outcome for r in results) == [AttemptOutcome.REDEEMED] * len(learners)
@@ -228,7 +210,7 @@ def test_one_row_per_run_under_concurrent_redemptions(upstream):
 
 def test_attempt_rows_never_decide_anything(upstream):
     """Deleting the audit log changes nothing about what the next run decides (decision 0008)."""
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     first = run(policy, upstream.learner["lms_user_id"], upstream.run)
     with_log = run(policy, upstream.learner["lms_user_id"], upstream.run)
     RedemptionAttempt.objects.all().delete()
@@ -239,7 +221,7 @@ def test_attempt_rows_never_decide_anything(upstream):
 
 
 def test_a_create_4xx_other_than_422_is_our_misconfiguration_not_a_refusal(upstream):
-    policy = world_policy(upstream)
+    policy = build_world_policy()
     upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=403,
                                body='{"detail": "Missing: subsidy.can_create_transactions"}')
     result = run(policy, upstream.learner["lms_user_id"], upstream.run)

@@ -1,8 +1,8 @@
 """Real threads against the real server: the per-ledger lock (429), balance safety, many connections."""
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
+
+from enterprise_access.devtools.testing import run_concurrently
 
 from . import world
 
@@ -24,8 +24,7 @@ def _redeem_in_threads(api, calls):
             timeout=10,
         )
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
+    return run_concurrently(run, [(args,) for args in calls])
 
 
 def test_overlapping_creates_on_one_subsidy_get_429(api, control):
@@ -72,8 +71,7 @@ def test_concurrent_redeemers_never_overdraw(api):
                 return response.status_code
         return 429
 
-    with ThreadPoolExecutor(max_workers=24) as pool:
-        outcomes = list(pool.map(redeem_until_decided, range(1000, 1024)))
+    outcomes = run_concurrently(redeem_until_decided, [(lms_user_id,) for lms_user_id in range(1000, 1024)])
 
     assert outcomes.count(201) == 6
     assert outcomes.count(422) == 18
@@ -89,7 +87,6 @@ def test_two_hundred_concurrent_connections(api):
             params={"lms_user_id": 2000 + index, "content_key": world.COOKING_RUN}, timeout=20,
         ).status_code
 
-    with ThreadPoolExecutor(max_workers=200) as pool:
-        statuses = list(pool.map(read, range(200)))
+    statuses = run_concurrently(read, [(index,) for index in range(200)])
 
     assert statuses == [200] * 200

@@ -1,6 +1,5 @@
 """The control API: seed, reset, faults, request log, latency, reversals, inspection; process lifecycle."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import pytest
 import requests
 
 from enterprise_access.devtools.emulator.testing import EmulatorControl, running_emulator
+from enterprise_access.devtools.net import free_port, wait_until_up
 
 from . import world
 
@@ -263,31 +263,19 @@ def test_control_transactions_lists_every_state_oldest_first(api, control):
 
 # --- the management command -----------------------------------------------------------------------
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_management_command_serves(tmp_path):
-    port = _free_port()
+    port = free_port()
+    # Its output goes to this test's captured output, shown if the command fails to come up.
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_upstream_emulator", "--port", str(port), "--db",
          str(tmp_path / "cmd.sqlite3")],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test"},
+        cwd=REPO_ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test"},
     )
     try:
         control = EmulatorControl(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                assert control.health()["status"] == "ok"
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.stdout.read().decode()
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until_up(f"{control.base_url}/_control/health", what="run_upstream_emulator command", process=process,
+                      timeout=15)
+        assert control.health()["status"] == "ok"
         assert control.token()
     finally:
         process.terminate()

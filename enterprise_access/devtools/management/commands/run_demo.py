@@ -14,27 +14,14 @@ import time
 from io import StringIO
 from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from enterprise_access.devtools.net import wait_until_up
 from enterprise_access.devtools.tokens import mint_jwt
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
-
-
-def _wait_until_up(url, process, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise CommandError(f"The {what} exited with code {process.returncode}; see its output above.")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise CommandError(f"The {what} did not answer at {url} within {timeout}s.")
 
 
 def _stop(process):
@@ -65,14 +52,15 @@ class Command(BaseCommand):
         try:
             emulator = subprocess.Popen([sys.executable, MANAGE, "run_upstream_emulator",
                                          "--port", str(options["emulator_port"])], env=env)
-            _wait_until_up(f"{emulator_url}/_control/requests", emulator, "upstream emulator")
+            wait_until_up(f"{emulator_url}/_control/requests", what="upstream emulator", process=emulator,
+                          error=CommandError)
             out = StringIO()
             call_command("seed_demo", json=True, learners=options["learners"], emulator_url=emulator_url,
                          service_url=service_url, stdout=out)
             world = json.loads(out.getvalue())
             service = subprocess.Popen([sys.executable, MANAGE, "runserver", f"127.0.0.1:{options['port']}",
                                         "--noreload"], env=env)
-            _wait_until_up(f"{service_url}/health/", service, "service")
+            wait_until_up(f"{service_url}/health/", what="service", process=service, error=CommandError)
             self._print_welcome(world, service_url, emulator_url)
             while True:
                 for process, what in ((emulator, "upstream emulator"), (service, "service")):
