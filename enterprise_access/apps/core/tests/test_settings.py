@@ -1,10 +1,8 @@
 """The production settings refuse to start without their required environment and install no development tooling."""
 import json
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 from django.conf import settings
 
@@ -78,19 +76,6 @@ def test_development_settings_do_install_the_devtools(settings):
 
     assert "enterprise_access.devtools" in settings.INSTALLED_APPS
     assert get_commands()["mint_jwt"] == "enterprise_access.devtools"
-
-
-def test_core_imports_nothing_above_it():
-    core = Path(settings.BASE_DIR) / "enterprise_access" / "apps" / "core"
-    upward = []
-    for path in core.rglob("*.py"):
-        if "tests" in path.relative_to(core).parts:
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = re.match(r"\s*(?:from|import) (enterprise_access[\w.]*)", line)
-            if match and not match.group(1).startswith(("enterprise_access.apps.core", "enterprise_access.settings")):
-                upward.append(f"{path.relative_to(core)}:{number}: {line.strip()}")
-    assert upward == []
 
 
 def test_unknown_api_urls_answer_json(client):
