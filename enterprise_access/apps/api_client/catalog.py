@@ -65,10 +65,11 @@ class EnterpriseCatalogClient(UpstreamClient):
         params = {"coerce_to_parent_course": "True"} if coerce_to_parent_course else None
 
         def fetch():
-            # No trailing slash here, as the upstream consumer builds this path (contract §0).
+            # The catalog's route ends with a slash; without it Django answers a 301 to it, a
+            # round trip for nothing (the upstream consumer builds it slash-less, contract §0).
             return self._call(
                 "GET",
-                self._url(f"/api/v1/content-metadata/{path_segment(content_id)}"),
+                self._url(f"/api/v1/content-metadata/{path_segment(content_id)}/"),
                 params=params,
                 not_found=_json_404,
             )

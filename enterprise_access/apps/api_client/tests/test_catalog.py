@@ -76,22 +76,23 @@ def test_contains_needs_a_list_of_keys(client):
         client.contains_content_items(CATALOG_UUID, [])
 
 
-def test_content_metadata_has_no_trailing_slash_and_is_cached(mock_upstream, client):
-    mock_upstream.get(catalog_url(f"/api/v1/content-metadata/{RUN_KEY}"), json=COURSE_RECORD)
+def test_content_metadata_has_the_routes_trailing_slash_and_is_cached(mock_upstream, client):
+    mock_upstream.get(catalog_url(f"/api/v1/content-metadata/{RUN_KEY}/"), json=COURSE_RECORD)
 
     assert client.get_content_metadata(RUN_KEY, coerce_to_parent_course=True) == COURSE_RECORD
     assert client.get_content_metadata(RUN_KEY, coerce_to_parent_course=True) == COURSE_RECORD
 
     [call] = api_calls(mock_upstream)
-    assert urlsplit(call.request.url).path == f"/catalog/api/v1/content-metadata/{RUN_KEY}"
+    assert urlsplit(call.request.url).path == f"/catalog/api/v1/content-metadata/{RUN_KEY}/"
     assert parse_qs(urlsplit(call.request.url).query) == {"coerce_to_parent_course": ["True"]}
 
 
 def test_content_metadata_404_is_none_unless_the_404_is_not_json(mock_upstream, client):
-    mock_upstream.get(catalog_url(f"/api/v1/content-metadata/{RUN_KEY}"), status=404, json={"detail": "Not found."})
+    mock_upstream.get(catalog_url(f"/api/v1/content-metadata/{RUN_KEY}/"), status=404,
+                      json={"detail": "No ContentMetadata matches the given query."})
     assert client.get_content_metadata(RUN_KEY) is None
 
-    mock_upstream.replace("GET", catalog_url(f"/api/v1/content-metadata/{RUN_KEY}"), status=404, body="<h1>nginx</h1>")
+    mock_upstream.replace("GET", catalog_url(f"/api/v1/content-metadata/{RUN_KEY}/"), status=404, body="<h1>nginx</h1>")
     with pytest.raises(UpstreamRequestError):
         client.get_content_metadata(RUN_KEY)
 
