@@ -102,16 +102,25 @@ def set_latency(emulator, request):
 
 @router.route("POST", r"/reversals")
 def reverse(emulator, request):
+    """
+    Reverse a committed transaction as the provider does, cancelling its fulfillment first: 201
+    with the transaction; 404 unknown; 409 not reversible; 502 when a cancellation call failed
+    and the reversal rolled back.
+    """
     body, error = _body(request)
     if error:
         return error
     body = body if isinstance(body, dict) else {}
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        return detail(400, "metadata must be a JSON object or null")
     row, problem = reverse_transaction(
-        emulator.store, str(body.get("transaction_uuid") or ""),
-        metadata=body.get("metadata"), idempotency_key=body.get("idempotency_key"),
+        emulator, str(body.get("transaction_uuid") or ""),
+        metadata=metadata, idempotency_key=body.get("idempotency_key"), base_url=request.base_url,
     )
     if problem:
-        return detail(*problem)
+        status, message = problem
+        return detail(status, message, rolled_back=True) if status == 502 else detail(status, message)
     return json_response(201, serialize_transaction(row, request.base_url))
 
 
@@ -133,3 +142,4 @@ def enrollments(emulator, request):
     for row in rows:
         row["force_enrollment"], row["active"] = bool(row["force_enrollment"]), bool(row["active"])
     return json_response(200, rows)
+

@@ -3,10 +3,10 @@ The enterprise-subsidy ledger: transaction JSON, balance, pricing, and the synch
 create-transaction flow of contract §2.5 (validate, price, lock, get-or-create, fulfil, enrol,
 commit).
 
-The provider's own outbound calls (catalog pricing, LMS accounts and enrollment, GEAG) are
-modelled in-process. They still consult *internal* faults (``"internal": true`` in
-``POST /_control/faults``), so a test can make the enrollment step fail or stall while the
-ledger lock is held.
+The provider's own outbound calls (catalog pricing, LMS accounts, enrollment and fulfillment
+cancellation, GEAG) are modelled in-process. They still consult *internal* faults
+(``"internal": true`` in ``POST /_control/faults``), so a test can make the enrollment step fail
+or stall while the ledger lock is held, or make a reversal's cancellation fail.
 """
 import hashlib
 import json
@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from .content import MODE_EXEC_ED, content_summary, is_exec_ed, locate, price_cents, resolve_for_customer
-from .lms_api import enroll_internally
+from .lms_api import cancel_fulfillment_internally, enroll_internally
 from .outbound import UpstreamFailure, outbound_call
 from .web import detail, drf_datetime, is_uuid, json_response, normalize_uuid, parse_datetime, utc_now
 
@@ -23,6 +23,20 @@ EXEC_ED_REQUIRED_METADATA = (
     "geag_first_name", "geag_last_name", "geag_email", "geag_date_of_birth", "geag_terms_accepted_at",
 )
 STATES = ("created", "pending", "committed", "failed")
+# The provider spreads the request's metadata into keyword arguments (``**metadata``) of
+# ``Subsidy.create_transaction`` and then of the ledger's ``create_transaction``. A key that names
+# one of their parameters therefore either breaks the call (TypeError, a 422) or is consumed as
+# that argument instead of being stored.
+_POSITIONAL_PARAMETERS = ("self", "idempotency_key", "quantity")
+_KEYWORD_PARAMETERS = (
+    "lms_user_id", "lms_user_email", "content_key", "parent_content_key", "content_title",
+    "course_run_start_date", "subsidy_access_policy_uuid",
+)
+_LEDGER_ONLY_KEYWORDS = ("ledger",)
+_CONSUMED_BY_THE_LEDGER = ("state",)
+# Where the provider's pricing fetches the customer-scoped record (the catalog's v2 path).
+PRICING_PATH = "/api/v2/enterprise-customer/{customer_uuid}/content-metadata/{content_key}/"
+GEAG_CANCEL_PATH = "/enterprise_allocations/cancel"
 
 
 class ContentNotFound(Exception):
@@ -113,7 +127,7 @@ def price_lookup(emulator, subsidy, content_key, base_url):
     ContentNotFound for a catalog 404; UpstreamFailure for any other catalog failure.
     """
     customer_uuid = subsidy["enterprise_customer_uuid"]
-    path = f"/api/v1/enterprise-customer/{customer_uuid}/content-metadata/{content_key}/"
+    path = PRICING_PATH.format(customer_uuid=customer_uuid, content_key=content_key)
     try:
         outbound_call(emulator, "catalog", "GET", path, f"{base_url}/catalog{path}")
     except UpstreamFailure as failure:
@@ -217,6 +231,29 @@ def validate_create(body):
     return CreateRequest(lms_user_id, content_key, policy_uuid, idempotency_key, body.get("metadata"), requested), None
 
 
+def stored_metadata(metadata):
+    """
+    ``(metadata to store, None)`` or ``(None, TypeError text)``, as the provider's
+    ``metadata or {}`` followed by ``**metadata`` behaves: omitted, null or any falsy value is
+    stored as ``{}``; anything else must be an object whose keys are not parameter names.
+    """
+    if not metadata:
+        return {}, None
+    if not isinstance(metadata, dict):
+        kind = type(metadata).__name__  # JSON decodes to list, str, int, float or bool here
+        return None, f"Subsidy.create_transaction() argument after ** must be a mapping, not {kind}"
+    for name in _POSITIONAL_PARAMETERS:
+        if name in metadata:
+            return None, f"Subsidy.create_transaction() got multiple values for argument '{name}'"
+    for name in _KEYWORD_PARAMETERS:
+        if name in metadata:
+            return None, f"Subsidy.create_transaction() got multiple values for keyword argument '{name}'"
+    for name in _LEDGER_ONLY_KEYWORDS:
+        if name in metadata:
+            return None, f"create_transaction() got multiple values for keyword argument '{name}'"
+    return {key: value for key, value in metadata.items() if key not in _CONSUMED_BY_THE_LEDGER}, None
+
+
 def derived_idempotency_key(subsidy_uuid, quantity, data):
     """The key the provider makes up when the caller sends none (§2.8)."""
     fields = {
@@ -263,6 +300,11 @@ def create_transaction(emulator, subsidy, body, base_url):
 
     email = learner_email(emulator, data.lms_user_id, base_url)
     summary = content_summary(resolved)
+    metadata, problem = stored_metadata(data.metadata)
+    if problem:
+        # The provider turns the TypeError of its ``**metadata`` call into a creation error.
+        return unprocessable(problem, "transaction_creation_error")
+    data.metadata = metadata
 
     lock = emulator.runtime.ledger_lock(subsidy["uuid"])
     if not lock.acquire(blocking=False):
@@ -360,11 +402,14 @@ def _geag_order(emulator, metadata, base_url):
     return str(metadata.get("fallback_external_fulfillment_reference_id") or uuid.uuid4())
 
 
-def reverse_transaction(store, transaction_uuid, *, metadata=None, idempotency_key=None):
+def reverse_transaction(emulator, transaction_uuid, *, metadata=None, idempotency_key=None, base_url=""):
     """
     Attach a committed reversal to a committed, unreversed transaction, as the provider does on an
-    LMS unenrollment. ``(row, None)`` or ``(None, (status, message))``.
+    LMS unenrollment or an admin's reversal: within the reversal's database transaction it cancels
+    the GEAG allocation (exec-ed) and then the LMS fulfillment; if either call fails the reversal
+    rolls back. ``(row, None)`` or ``(None, (status, message))``.
     """
+    store = emulator.store
     row = store.transaction(transaction_uuid) if is_uuid(transaction_uuid) else None
     if row is None:
         return None, (404, "No transaction with that uuid.")
@@ -372,7 +417,19 @@ def reverse_transaction(store, transaction_uuid, *, metadata=None, idempotency_k
         return None, (409, f"Only committed transactions can be reversed; this one is {row['state']}.")
     if row["reversal_uuid"]:
         return None, (409, "The transaction is already reversed.")
-    key = idempotency_key or (
-        f"unenrollment-reversal-{row['fulfillment_identifier'] or row['uuid']}-{drf_datetime(utc_now())}"
-    )
-    return store.add_reversal(row["uuid"], idempotency_key=key, metadata=metadata), None
+    fulfillment = row["fulfillment_identifier"]
+    if not fulfillment:
+        return None, (409, f"transaction: {row['uuid']} has no platform fulfillment uuid, unable to unenroll;"
+                           " the reversal rolled back.")
+    key = idempotency_key or f"unenrollment-reversal-{fulfillment}-{drf_datetime(utc_now())}"
+    try:
+        # One GEAG cancellation per external reference; the emulator keeps no GEAG state.
+        for _reference in json.loads(row["external_reference"]):
+            outbound_call(emulator, "geag", "POST", GEAG_CANCEL_PATH, f"{base_url}/geag{GEAG_CANCEL_PATH}")
+        cancel_fulfillment_internally(emulator, fulfillment, base_url)
+    except UpstreamFailure as failure:
+        return None, (502, f"Error canceling platform fulfillment {fulfillment}: {failure}; the reversal rolled back.")
+    reversed_row = store.add_reversal(row["uuid"], idempotency_key=key, metadata=metadata if metadata else {})
+    if reversed_row is None:
+        return None, (409, "The transaction is already reversed.")
+    return reversed_row, None

@@ -8,12 +8,19 @@ import json
 
 from .outbound import UpstreamFailure, http_error_text, outbound_call
 from .web import (
-    Router, detail, drf_datetime, is_uuid, json_response, normalize_uuid, not_found, paginate, parse_datetime,
-    utc_now,
+    ROUTER_SEGMENT, Response, Router, detail, drf_datetime, is_uuid, json_response, normalize_uuid, not_found,
+    paginate, parse_datetime, server_error, utc_now,
 )
 
-router = Router()
+router = Router(django_urls=True)
 ENROLL_PATH = "/enterprise/api/v1/enterprise-customer/{customer_uuid}/enroll_learners_in_courses/"
+# edx-enterprise's pattern, verbatim in effect: no trailing slash, and the final "t" optional.
+CANCEL_FULFILLMENT_ROUTE = (
+    r"/enterprise/api/v1/enterprise-subsidy-fulfillment/(?P<fulfillment_uuid>[A-Za-z0-9-]+)/cancel-fulfillment?"
+)
+CANCEL_FULFILLMENT_PATH = "/enterprise/api/v1/enterprise-subsidy-fulfillment/{fulfillment_uuid}/cancel-fulfillment"
+NO_FULFILLMENT = "No fulfillment record matches the provided UUID."
+UNKNOWN_CUSTOMER = "No EnterpriseCustomer matches the given query."
 
 
 def serialize_customer(customer):
@@ -102,12 +109,15 @@ def _empty_page():
             "enterprise_features": {}, "results": []}
 
 
-@router.route("GET", r"/enterprise/api/v1/enterprise-customer/(?P<customer_uuid>[^/]+)/")
+@router.route("GET", rf"/enterprise/api/v1/enterprise-customer/(?P<customer_uuid>{ROUTER_SEGMENT})/")
 def enterprise_customer(emulator, request):
+    """DRF's ``get_object``: a malformed uuid is a bare 404, an unknown one names the model."""
     customer_uuid = request.params["customer_uuid"]
-    customer = emulator.store.customer(normalize_uuid(customer_uuid)) if is_uuid(customer_uuid) else None
-    if customer is None:
+    if not is_uuid(customer_uuid):
         return not_found()
+    customer = emulator.store.customer(normalize_uuid(customer_uuid))
+    if customer is None:
+        return not_found(UNKNOWN_CUSTOMER)
     return json_response(200, serialize_customer(customer))
 
 
@@ -171,11 +181,15 @@ def bulk_enroll(emulator, customer_uuid, enrollments_info):
     return (409 if results["failures"] else 201), results
 
 
-@router.route("POST", r"/enterprise/api/v1/enterprise-customer/(?P<customer_uuid>[^/]+)/enroll_learners_in_courses/")
+@router.route(
+    "POST", rf"/enterprise/api/v1/enterprise-customer/(?P<customer_uuid>{ROUTER_SEGMENT})/enroll_learners_in_courses/"
+)
 def enroll_learners_in_courses(emulator, request):
     customer_uuid = request.params["customer_uuid"]
-    if not is_uuid(customer_uuid) or emulator.store.customer(normalize_uuid(customer_uuid)) is None:
+    if not is_uuid(customer_uuid):
         return not_found()
+    if emulator.store.customer(normalize_uuid(customer_uuid)) is None:
+        return not_found(UNKNOWN_CUSTOMER)
     try:
         body = request.json()
     except ValueError as exc:
@@ -214,3 +228,39 @@ def enroll_internally(emulator, customer_uuid, lms_user_id, course_run_key, tran
     if not fulfillment:
         raise UpstreamFailure("Enrollment success without enterprise_fulfillment_source_uuid")
     return str(fulfillment)
+
+
+def cancel_fulfillment(emulator, raw_fulfillment_uuid):
+    """
+    Cancel a learner-credit fulfillment: its enrollment becomes inactive. The Response edx-enterprise
+    gives: 204 (no body) when cancelled, 200 ``{"detail"}`` when it already was, 404 for an unknown
+    uuid, and a 500 page for a malformed one (a ``UUIDField`` lookup fails).
+    """
+    if not is_uuid(raw_fulfillment_uuid):
+        return server_error()
+    fulfillment_uuid = normalize_uuid(raw_fulfillment_uuid)
+    store = emulator.store
+    if store.enrollment(fulfillment_uuid) is None:
+        return not_found(NO_FULFILLMENT)
+    if not store.deactivate_enrollment(fulfillment_uuid):
+        return json_response(200, {"detail": "Enrollment is already canceled."})
+    return Response(204, b"")
+
+
+@router.route("POST", CANCEL_FULFILLMENT_ROUTE)
+def cancel_fulfillment_view(emulator, request):
+    return cancel_fulfillment(emulator, request.params["fulfillment_uuid"])
+
+
+def cancel_fulfillment_internally(emulator, fulfillment_uuid, base_url):
+    """
+    The subsidy provider's cancel-fulfillment call during a reversal: returns on any 2xx, raises
+    UpstreamFailure (with the ``requests`` HTTPError text for a status) otherwise.
+    """
+    path = CANCEL_FULFILLMENT_PATH.format(fulfillment_uuid=fulfillment_uuid)
+    url = f"{base_url}/lms{path}"
+    if outbound_call(emulator, "lms", "POST", path, url) is not None:
+        return  # an injected 2xx stands in for the call
+    response = cancel_fulfillment(emulator, fulfillment_uuid)
+    if response.status >= 400:
+        raise UpstreamFailure(http_error_text(response.status, url), status=response.status)

@@ -7,8 +7,9 @@ The emulator process: one threaded stdlib HTTP server in front of four emulated 
    and the service-relative path; ``/lms/oauth2/access_token`` is the ``oauth`` service;
 2. control calls are answered at once (no token, latency, faults or logging);
 3. otherwise sleep the base latency, then apply the first matching fault (delay, status, body,
-   or a dropped connection);
-4. check ``Authorization: JWT <token>`` (not for the token endpoint) and route to the service;
+   or a dropped connection; ``status`` null only delays and lets the service go on);
+4. resolve the URL (an unknown path is Django's HTML 404, before any token check), check
+   ``Authorization: JWT <token>`` (not for the token endpoint) and call the handler;
 5. record ``{service, method, path, query, status}`` in the request log.
 """
 import json
@@ -25,7 +26,7 @@ from . import catalog_api, control_api, lms_api, subsidy_api
 from .runtime import Runtime
 from .store import Store
 from .tokens import TokenIssuer, token_endpoint, unauthorized
-from .web import Request, Response, detail, json_response, not_found, server_error
+from .web import Request, Response, detail, json_response, page_not_found, server_error
 
 SERVICE_ROUTERS = {
     "subsidy": subsidy_api.router,
@@ -33,6 +34,8 @@ SERVICE_ROUTERS = {
     "lms": lms_api.router,
 }
 TOKEN_PATHS = ("/oauth2/access_token", "/oauth2/access_token/")
+# Statuses whose responses carry no body and no Content-Length (RFC 9110).
+BODYLESS_STATUSES = (204, 304)
 
 
 class Emulator:
@@ -69,17 +72,18 @@ class Emulator:
         elif prefix in SERVICE_ROUTERS:
             service = prefix
         else:
-            return not_found()
+            return page_not_found()
         request = Request(
             method=method, service=service, path=path, full_path=full_path, query_pairs=query_pairs,
-            headers=headers, body=body, base_url=base_url,
+            headers=headers, body=body, base_url=base_url, query_string=split.query,
         )
         if service == "_control":
             return self._dispatch(control_api.router, request)
 
         if self.runtime.latency_ms:
             time.sleep(self.runtime.latency_ms / 1000)
-        response = self._injected(request)
+        fault = self.runtime.take_fault(service, method, path)
+        response = self._apply_fault(fault, None) if fault is not None else None
         if response is None:
             response = self._serve(request)
         query = {}
@@ -91,15 +95,16 @@ class Emulator:
         })
         return response
 
-    def _injected(self, request):
-        """The response a matching fault dictates, or None to serve the request normally."""
-        fault = self.runtime.take_fault(request.service, request.method, request.path)
-        if fault is None:
-            return None
+    @staticmethod
+    def _apply_fault(fault, served):
+        """
+        Wait out the fault's delay, then the response it dictates: ``served`` (None before the
+        service ran) when ``status`` is null, else a dropped connection or its status and body.
+        """
         if fault.delay_ms:
             time.sleep(fault.delay_ms / 1000)
         if fault.status is None:
-            return None
+            return served
         if fault.status == 0:
             return Response(0, drop=True)
         if fault.body is None:
@@ -118,24 +123,34 @@ class Emulator:
             if request.method != "POST":
                 return detail(405, f'Method "{request.method}" not allowed.')
             return token_endpoint(self.tokens, request)
+        router = SERVICE_ROUTERS[request.service]
+        handler, answer = router.resolve(request)
+        if handler is None:
+            return answer  # Django resolves the URL before DRF authenticates
         claims, problem = self.tokens.authenticate(request.headers.get("Authorization"))
         if claims is None:
             if request.service == "subsidy" and request.path.startswith("/api/v1/subsidies/"):
                 return subsidy_api.v1_error(401, problem)
             return unauthorized(problem)
         request.claims = claims
-        return self._dispatch(SERVICE_ROUTERS[request.service], request)
+        return self._guarded(handler, request)
 
     def _dispatch(self, router, request):
+        handler, answer = router.resolve(request)
+        if handler is None:
+            return answer
+        return self._guarded(handler, request)
+
+    def _guarded(self, handler, request):
         try:
-            return router.dispatch(request, self)
+            return handler(self, request)
         except Exception:  # noqa: BLE001 - an emulator bug must answer 500, not kill the connection
             traceback.print_exc(file=sys.stderr)
             return server_error()
 
 
 class EmulatorRequestHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 with keep-alive; every answer carries Content-Length."""
+    """HTTP/1.1 with keep-alive; every answer carries Content-Length (a 204 carries no body at all)."""
 
     protocol_version = "HTTP/1.1"
     server_version = "UpstreamEmulator/1.0"
@@ -189,13 +204,15 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             f"{self.protocol_version} {response.status} {phrase}",
             f"Server: {self.version_string()}",
             f"Date: {self.date_time_string()}",
-            f"Content-Type: {response.content_type}",
-            f"Content-Length: {len(response.body)}",
         ]
+        bodyless = response.status in BODYLESS_STATUSES
+        if not bodyless:
+            head += [f"Content-Type: {response.content_type}", f"Content-Length: {len(response.body)}"]
+        head += [f"{name}: {value}" for name, value in response.headers.items()]
         if self.close_connection:
             head.append("Connection: close")
         payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        if self.command != "HEAD":
+        if self.command != "HEAD" and not bodyless:
             payload += response.body
         self.wfile.write(payload)
 

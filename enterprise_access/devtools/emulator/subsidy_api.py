@@ -1,4 +1,10 @@
-"""The enterprise-subsidy endpoints, under ``/subsidy`` (§2)."""
+"""
+The enterprise-subsidy endpoints, under ``/subsidy`` (§2).
+
+A malformed uuid in a subsidy path segment is a 500 HTML page, as in the real service: it reaches
+a ``UUIDField`` lookup whose ``ValidationError`` neither DRF nor the views handle. The
+transaction detail route parses its uuid itself and answers 400.
+"""
 import uuid
 from http import HTTPStatus
 
@@ -9,11 +15,11 @@ from .ledger import (
 )
 from .outbound import UpstreamFailure
 from .web import (
-    SEGMENT, BadJSON, Router, detail, is_uuid, json_response, normalize_uuid, not_found,
-    paginate, server_error,
+    ROUTER_SEGMENT, SEGMENT, BadJSON, Router, detail, is_uuid, json_response, normalize_uuid, paginate,
+    server_error,
 )
 
-router = Router()
+router = Router(django_urls=True)
 NOT_IN_CATALOG = "Content not found"
 
 
@@ -24,23 +30,42 @@ def v1_error(status, message):
     })
 
 
+def _subsidy_in_path(emulator, request, forbidden):
+    """
+    ``(subsidy, None)`` for the visible subsidy the path names, else ``(None, answer)``: 500 HTML
+    for a malformed uuid, ``forbidden`` (the permission check's 403) for an unknown or
+    soft-deleted one.
+    """
+    raw = request.params["subsidy_uuid"]
+    if not is_uuid(raw):
+        return None, server_error()
+    subsidy = visible_subsidy(emulator.store, raw)
+    if subsidy is None:
+        return None, forbidden
+    return subsidy, None
+
+
+def _v1_subsidy(emulator, request):
+    return _subsidy_in_path(emulator, request, v1_error(403, "MISSING: subsidy.can_read_subsidies"))
+
+
 # --- v1 subsidies ---------------------------------------------------------------------------------
 
-@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{SEGMENT})/")
+@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{ROUTER_SEGMENT})/")
 def retrieve_subsidy(emulator, request):
-    subsidy = visible_subsidy(emulator.store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return v1_error(403, "MISSING: subsidy.can_read_subsidies")
+    subsidy, error = _v1_subsidy(emulator, request)
+    if error:
+        return error
     return json_response(200, serialize_subsidy(emulator.store, subsidy))
 
 
-@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{SEGMENT})/can_redeem/")
+@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{ROUTER_SEGMENT})/can_redeem/")
 def can_redeem(emulator, request):
     """§2.2: can_redeem is false on an existing committed, unreversed redemption or a low balance."""
     store = emulator.store
-    subsidy = visible_subsidy(store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return v1_error(403, "MISSING: subsidy.can_read_subsidies")
+    subsidy, error = _v1_subsidy(emulator, request)
+    if error:
+        return error
     raw_user, content_key = request.q("lms_user_id"), request.q("content_key")
     if not raw_user or not content_key:
         return v1_error(400, "A lms_user_id and content_key are required")
@@ -64,12 +89,15 @@ def can_redeem(emulator, request):
     })
 
 
-@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{SEGMENT})/aggregates-by-learner/?")
+@router.route("GET", rf"/api/v1/subsidies/(?P<subsidy_uuid>{SEGMENT})/aggregates-by-learner")
 def aggregates_by_learner(emulator, request):
-    """Committed, unreversed redemptions counted per learner, optionally for one policy (§2.9)."""
-    subsidy = visible_subsidy(emulator.store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return v1_error(403, "MISSING: subsidy.can_read_subsidies")
+    """
+    Committed, unreversed redemptions counted per learner, optionally for one policy (§2.9).
+    Only the slash-less path exists: ``.../aggregates-by-learner/`` is Django's 404 page.
+    """
+    subsidy, error = _v1_subsidy(emulator, request)
+    if error:
+        return error
     policy = request.q("subsidy_access_policy_uuid") or None
     if policy is not None:
         if not is_uuid(policy):
@@ -155,9 +183,9 @@ def _transaction_page(emulator, request, subsidy, filters):
 @router.route("GET", rf"/api/v2/subsidies/(?P<subsidy_uuid>{SEGMENT})/admin/transactions/")
 def list_transactions_v2(emulator, request):
     """§2.4: filters, ``state`` OR-ed, ``search``, ``ordering``, edx pagination and aggregates."""
-    subsidy = visible_subsidy(emulator.store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return detail(403, "Missing: subsidy.can_read_transactions")
+    subsidy, error = _subsidy_in_path(emulator, request, detail(403, "Missing: subsidy.can_read_all_transactions"))
+    if error:
+        return error
     filters, errors = _list_filters(request, with_state=True)
     if errors:
         return json_response(400, errors)
@@ -167,9 +195,9 @@ def list_transactions_v2(emulator, request):
 @router.route("POST", rf"/api/v2/subsidies/(?P<subsidy_uuid>{SEGMENT})/admin/transactions/")
 def create_transaction_v2(emulator, request):
     """§2.5: the synchronous redeem; 201 new, 200 existing, 403/400/422/429 as the contract lists."""
-    subsidy = visible_subsidy(emulator.store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return detail(403, "Missing: subsidy.can_create_transactions")
+    subsidy, error = _subsidy_in_path(emulator, request, detail(403, "Missing: subsidy.can_create_transactions"))
+    if error:
+        return error
     if not is_active(subsidy):
         # Checked before the body is even parsed (§2.5 step 2).
         return create_transaction(emulator, subsidy, None, request.base_url)
@@ -184,9 +212,9 @@ def create_transaction_v2(emulator, request):
 def create_deposit_v2(emulator, request):
     """An admin deposit: a committed, positive transaction (§2.9)."""
     store = emulator.store
-    subsidy = visible_subsidy(store, request.params["subsidy_uuid"])
-    if subsidy is None:
-        return detail(403, "Missing: subsidy.can_create_deposits")
+    subsidy, error = _subsidy_in_path(emulator, request, detail(403, "Missing: subsidy.can_create_deposits"))
+    if error:
+        return error
     try:
         body = request.json()
     except BadJSON as exc:
@@ -209,7 +237,7 @@ def create_deposit_v2(emulator, request):
     with store.write() as conn:
         row = store.transaction_by_key(subsidy["uuid"], key) or store.insert_transaction(
             conn, subsidy_uuid=subsidy["uuid"], kind="deposit", state="committed", idempotency_key=key,
-            quantity=quantity, unit=subsidy["unit"], metadata=body.get("metadata"),
+            quantity=quantity, unit=subsidy["unit"], metadata=body.get("metadata") or {},
         )
     return json_response(201, {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, row["uuid"])),
@@ -224,24 +252,38 @@ def create_deposit_v2(emulator, request):
 
 @router.route("GET", r"/api/v1/transactions/")
 def list_transactions_v1(emulator, request):
-    """The v1 list: ``subsidy_uuid`` required, the v2 filters except ``state``."""
+    """
+    The v1 list: ``subsidy_uuid`` required, the v2 filters except ``state``. The provider filters
+    by the subsidy without resolving it, so an unknown one is an empty page; only
+    ``include_aggregates=true`` looks the subsidy up, and fails (500) when it does not exist.
+    """
     raw = request.q("subsidy_uuid")
     if not raw:
-        return json_response(400, {"subsidy_uuid": ["This query parameter is required."]})
-    subsidy = visible_subsidy(emulator.store, raw)
-    if subsidy is None:
-        return detail(403, "Missing: subsidy.can_read_transactions")
+        return json_response(400, ["You must provide at least one of the following query parameters: subsidy_uuid."])
+    if not is_uuid(raw):
+        return detail(400, f"{raw} is not a valid uuid.")
+    subsidy_uuid = normalize_uuid(raw)
+    subsidy = emulator.store.subsidy(subsidy_uuid) or {"uuid": subsidy_uuid, "unit": None}
+    wants_aggregates = str(request.q("include_aggregates", "")).strip().lower() == "true"
+    if wants_aggregates and visible_subsidy(emulator.store, subsidy_uuid) is None:
+        return server_error()
     filters, errors = _list_filters(request, with_state=False)
     if errors:
         return json_response(400, errors)
     return _transaction_page(emulator, request, subsidy, filters)
 
 
-@router.route("GET", rf"/api/v1/transactions/(?P<transaction_uuid>{SEGMENT})/")
+@router.route("GET", rf"/api/v1/transactions/(?P<transaction_uuid>{ROUTER_SEGMENT})/")
 def retrieve_transaction(emulator, request):
+    """
+    One transaction. The provider resolves the subsidy for its permission check first: a
+    malformed uuid is 400, and an unknown one (or one in a soft-deleted subsidy) leaves no
+    customer to check against, so it is 403, never 404.
+    """
     raw = request.params["transaction_uuid"]
-    row = emulator.store.transaction(normalize_uuid(raw)) if is_uuid(raw) else None
+    if not is_uuid(raw):
+        return detail(400, f"{raw} is not a valid uuid.")
+    row = emulator.store.transaction(normalize_uuid(raw))
     if row is None or visible_subsidy(emulator.store, row["subsidy_uuid"]) is None:
-        return not_found()
+        return detail(403, "MISSING: subsidy.can_read_transactions")
     return json_response(200, serialize_transaction(row, request.base_url))
-

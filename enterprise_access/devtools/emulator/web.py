@@ -13,8 +13,11 @@ from datetime import datetime, timezone
 from urllib.parse import unquote, urlencode
 
 # A path segment as the consumer sends it: content keys travel raw (``course-v1:Org+Num+Run``),
-# so anything but ``/`` belongs to the segment.
+# so anything but ``/`` belongs to the segment (Django's ``<str>`` converter).
 SEGMENT = r"[^/]+"
+# The lookup segment of a DRF router's detail routes: no ``/`` and no ``.`` (a dot is a format
+# suffix there), so ``/subsidies/a.b/`` is an unknown route, not a bad uuid.
+ROUTER_SEGMENT = r"[^/.]+"
 
 # Timestamps are stored fixed-width so that string order is time order.
 _STORAGE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -89,6 +92,7 @@ class Request:
     headers: object
     body: bytes
     base_url: str  # scheme://host:port as the client addressed us
+    query_string: str = ""  # raw, as received
     params: dict = field(default_factory=dict)
     claims: dict = None
 
@@ -131,6 +135,7 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     drop: bool = False  # close the connection without answering
+    headers: dict = field(default_factory=dict)  # extra headers, e.g. Location
 
     @property
     def text(self):
@@ -146,22 +151,56 @@ def detail(status, message, **extra):
     return json_response(status, {"detail": message, **extra})
 
 
-def not_found():
-    return detail(404, "Not found.")
+def not_found(message="Not found."):
+    """DRF's 404: ``Not found.`` for a bare Http404, else the message it was raised with."""
+    return detail(404, message)
+
+
+HTML = "text/html; charset=utf-8"
+
+
+def django_page(status, title, details=""):
+    """The plain error page Django (5.x, DEBUG off, no custom template) renders for 404, 400 and 500."""
+    page = (
+        "\n<!doctype html>\n<html lang=\"en\">\n<head>\n"
+        f"  <title>{title}</title>\n</head>\n<body>\n  <h1>{title}</h1><p>{details}</p>\n</body>\n</html>\n"
+    )
+    return Response(status, page.encode("utf-8"), HTML)
+
+
+def page_not_found():
+    """Django's answer for a path no URL pattern matches: an HTML page, not DRF JSON."""
+    return django_page(404, "Not Found", "The requested resource was not found on this server.")
 
 
 def server_error():
-    """What Django answers for an uncaught exception with DEBUG off."""
-    return Response(500, b"<h1>Server Error (500)</h1>", "text/html; charset=utf-8")
+    """
+    What Django answers for an uncaught exception with DEBUG off, e.g. a malformed uuid reaching
+    a ``UUIDField`` lookup (Django raises ``ValidationError``, which DRF does not handle).
+    """
+    return django_page(500, "Server Error (500)")
+
+
+def permanent_redirect(location):
+    """Django's ``HttpResponsePermanentRedirect``: 301, empty body, relative ``Location``."""
+    return Response(301, b"", HTML, headers={"Location": location})
 
 
 # --- routing --------------------------------------------------------------------------------------
 
 class Router:
-    """Maps (method, path regex) to handlers; named groups arrive percent-decoded in ``request.params``."""
+    """
+    Maps (method, path regex) to handlers; named groups arrive percent-decoded in ``request.params``.
 
-    def __init__(self):
+    ``django_urls=True`` resolves as a Django service does: a path no pattern matches is Django's
+    HTML 404 page, or a 301 to the same path with ``/`` appended when that one matches
+    (``CommonMiddleware`` with ``APPEND_SLASH``); ``HEAD`` is served by the ``GET`` handler.
+    Otherwise (the control API) an unknown path is a JSON 404.
+    """
+
+    def __init__(self, *, django_urls=False):
         self._routes = []
+        self.django_urls = django_urls
 
     def route(self, method, pattern):
         compiled = re.compile(pattern)
@@ -172,24 +211,31 @@ class Router:
 
         return register
 
-    def dispatch(self, request, *context):
+    def _matches(self, path):
+        return [(method, match, func) for method, pattern, func in self._routes
+                if (match := pattern.fullmatch(path))]
+
+    def resolve(self, request):
         """
-        The handler's response, called as ``handler(*context, request)``; 404 for an unknown path,
-        405 for a known path and another method.
+        ``(handler, None)`` for a known path, with ``request.params`` set, or ``(None, response)``
+        for an unknown one (404 or a slash redirect): Django decides that from the URL alone,
+        before any authentication. A known path with another method gets a handler answering 405,
+        as DRF does only after authenticating.
         """
-        path_known = False
-        for method, pattern, func in self._routes:
-            match = pattern.fullmatch(request.path)
-            if not match:
-                continue
-            path_known = True
-            if method != request.method:
-                continue
-            request.params = {name: unquote(value) for name, value in match.groupdict().items()}
-            return func(*context, request)
-        if path_known:
-            return detail(405, f'Method "{request.method}" not allowed.')
-        return not_found()
+        matches = self._matches(request.path)
+        if not matches:
+            if self.django_urls and not request.path.endswith("/") and self._matches(request.path + "/"):
+                query = f"?{request.query_string}" if request.query_string else ""
+                return None, permanent_redirect(f"{request.full_path}/{query}")
+            return None, (page_not_found() if self.django_urls else not_found())
+        method = request.method
+        if self.django_urls and method == "HEAD":
+            method = "GET"
+        for route_method, match, func in matches:
+            if route_method == method:
+                request.params = {name: unquote(value) for name, value in match.groupdict().items()}
+                return func, None
+        return (lambda *context: detail(405, f'Method "{request.method}" not allowed.')), None
 
 
 # --- pagination -----------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ class BaselineMixin:
             return
         conn.execute(
             "INSERT INTO transactions (uuid, subsidy_uuid, kind, seeded, state, idempotency_key, quantity, unit, "
-            "created, modified) VALUES (?, ?, 'deposit', 1, 'committed', ?, ?, ?, ?, ?)",
+            "metadata, created, modified) VALUES (?, ?, 'deposit', 1, 'committed', ?, ?, ?, '{}', ?, ?)",
             (str(uuid.uuid4()), subsidy["uuid"], key, amount, subsidy["unit"], created, created),
         )
 

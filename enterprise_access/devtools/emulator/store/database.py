@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     unit TEXT NOT NULL,
     fulfillment_identifier TEXT,
     subsidy_access_policy_uuid TEXT,
-    metadata TEXT NOT NULL DEFAULT 'null',
+    metadata TEXT NOT NULL DEFAULT '{}',
     external_reference TEXT NOT NULL DEFAULT '[]',
     created TEXT NOT NULL,
     modified TEXT NOT NULL,
@@ -107,6 +107,8 @@ class Database:
                 self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            # Files written before metadata was stored as the provider stores it ({} when none).
+            self._conn.execute("UPDATE transactions SET metadata = '{}' WHERE metadata = 'null'")
 
     def close(self):
         with self._lock:

@@ -91,18 +91,20 @@ class LedgerMixin:
             return dict(conn.execute("SELECT * FROM transactions WHERE uuid = ?", (transaction_uuid,)).fetchone())
 
     def add_reversal(self, transaction_uuid, *, idempotency_key, metadata):
-        """Attach the one committed reversal (quantity = -quantity) to a transaction; returns the row."""
+        """
+        Attach the one committed reversal (quantity = -quantity) to a transaction; returns the row,
+        or None if it already had one (a concurrent reversal won).
+        """
         now = now_stored()
         with self.write() as conn:
-            conn.execute(
+            updated = conn.execute(
                 "UPDATE transactions SET reversal_uuid = ?, reversal_state = 'committed', reversal_idempotency_key = ?,"
                 " reversal_quantity = -quantity, reversal_metadata = ?, reversal_created = ?, reversal_modified = ?"
                 " WHERE uuid = ? AND reversal_uuid IS NULL",
                 (str(uuid.uuid4()), idempotency_key, json.dumps(metadata), now, now, transaction_uuid),
-            )
-            conn.execute(
-                "UPDATE enrollments SET active = 0 WHERE transaction_uuid = ?", (transaction_uuid,)
-            )
+            ).rowcount
+            if not updated:
+                return None
             return dict(conn.execute("SELECT * FROM transactions WHERE uuid = ?", (transaction_uuid,)).fetchone())
 
     def _filter_sql(self, subsidy_uuid, filters):
@@ -156,6 +158,16 @@ class LedgerMixin:
                  int(bool(force_enrollment)), now_stored()),
             )
         return fulfillment_uuid
+
+    def enrollment(self, fulfillment_uuid):
+        return self._one("SELECT * FROM enrollments WHERE fulfillment_uuid = ?", (fulfillment_uuid,))
+
+    def deactivate_enrollment(self, fulfillment_uuid):
+        """Mark an enrollment inactive (its fulfillment cancelled); False if it was inactive already."""
+        with self.write() as conn:
+            return conn.execute(
+                "UPDATE enrollments SET active = 0 WHERE fulfillment_uuid = ? AND active = 1", (fulfillment_uuid,),
+            ).rowcount == 1
 
     def enrollments(self):
         return self._all("SELECT * FROM enrollments ORDER BY created, rowid")

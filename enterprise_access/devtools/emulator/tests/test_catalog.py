@@ -55,9 +55,12 @@ def test_contains_needs_a_query_parameter(api):
 
 
 def test_unknown_catalog_is_404_detail(api):
+    # DRF's get_object: an unknown uuid names the model, a malformed one is a bare "Not found.".
     response = _contains(api, world.COOKING, catalog=world.UNKNOWN_UUID)
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"detail": "No EnterpriseCatalog matches the given query."}
+    malformed = _contains(api, world.COOKING, catalog="not-a-uuid")
+    assert (malformed.status_code, malformed.json()) == (404, {"detail": "Not found."})
 
 
 def test_raw_content_metadata_without_trailing_slash(api):

@@ -66,7 +66,7 @@ def test_enterprise_customer_detail(api):
 
     unknown = api.get(f"/lms/enterprise/api/v1/enterprise-customer/{world.UNKNOWN_UUID}/")
     assert unknown.status_code == 404
-    assert unknown.json() == {"detail": "Not found."}
+    assert unknown.json() == {"detail": "No EnterpriseCustomer matches the given query."}
 
 
 def test_accounts_lookup(api):
