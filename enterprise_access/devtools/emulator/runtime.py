@@ -10,6 +10,10 @@ from dataclasses import asdict, dataclass, replace
 SERVICES = ("subsidy", "catalog", "lms", "oauth")
 # Services the subsidy emulation itself "calls" while it creates a transaction (internal faults).
 INTERNAL_SERVICES = ("catalog", "lms", "geag")
+# "before": the fault answers instead of the service (nothing is processed unless status is null).
+# "after": the service handles the request (and commits what it writes), then the fault delays,
+# replaces or drops its answer.
+PHASES = ("before", "after")
 REQUEST_LOG_LIMIT = 100_000
 
 
@@ -27,6 +31,7 @@ class Fault:
     times: int  # None means "until cleared"
     internal: bool
     content_type: str
+    phase: str = "before"
 
     def public(self):
         return asdict(self)
@@ -62,11 +67,17 @@ def parse_fault(spec, fault_id):
     body = spec.get("body")
     if body is not None and not isinstance(body, str):
         raise ValueError("body must be a string (the raw response body) or null")
+    phase = spec.get("phase") or "before"
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {list(PHASES)} (default \"before\")")
+    if internal and phase != "before":
+        raise ValueError('internal faults replace the outbound call itself; only "phase": "before" applies')
     return Fault(
         id=fault_id, service=service, method=method.upper() if method else None, path=path,
         status=status, delay_ms=delay_ms, body=body, times=times, internal=internal,
-        content_type=spec.get("content_type"),
+        content_type=spec.get("content_type"), phase=phase,
     )
+
 
 
 class Runtime:

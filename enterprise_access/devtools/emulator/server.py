@@ -6,11 +6,13 @@ The emulator process: one threaded stdlib HTTP server in front of four emulated 
 1. split the path into the service prefix (``/subsidy``, ``/catalog``, ``/lms``, ``/_control``)
    and the service-relative path; ``/lms/oauth2/access_token`` is the ``oauth`` service;
 2. control calls are answered at once (no token, latency, faults or logging);
-3. otherwise sleep the base latency, then apply the first matching fault (delay, status, body,
-   or a dropped connection; ``status`` null only delays and lets the service go on);
+3. otherwise sleep the base latency and take the first matching fault;
+   a ``"before"`` fault answers now (delay, status, body or a dropped connection; ``status``
+   null only delays and lets the service go on);
 4. resolve the URL (an unknown path is Django's HTML 404, before any token check), check
    ``Authorization: JWT <token>`` (not for the token endpoint) and call the handler;
-5. record ``{service, method, path, query, status}`` in the request log.
+5. an ``"after"`` fault then delays, replaces or drops the answer the service produced;
+6. record ``{service, method, path, query, status}`` in the request log.
 """
 import json
 import socket
@@ -83,9 +85,13 @@ class Emulator:
         if self.runtime.latency_ms:
             time.sleep(self.runtime.latency_ms / 1000)
         fault = self.runtime.take_fault(service, method, path)
-        response = self._apply_fault(fault, None) if fault is not None else None
+        response = None
+        if fault is not None and fault.phase == "before":
+            response = self._apply_fault(fault, None)
         if response is None:
             response = self._serve(request)
+            if fault is not None and fault.phase == "after":
+                response = self._apply_fault(fault, response)
         query = {}
         for key, value in query_pairs:
             query.setdefault(key, []).append(value)

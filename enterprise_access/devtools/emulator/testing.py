@@ -54,15 +54,17 @@ class EmulatorControl:
         return self._call("POST", "/wipe")
 
     def add_fault(self, service, path=".*", *, method=None, status=503, delay_ms=0, body=None, times=None,
-                  internal=False, content_type=None):
+                  internal=False, content_type=None, phase="before"):
         """
         Make matching requests fail. ``status=0`` drops the connection, ``status=None`` only delays.
-        ``body`` may be a str (sent raw) or any JSON-serializable value.
+        ``body`` may be a str (sent raw) or any JSON-serializable value. ``phase="after"`` lets the
+        service handle the request (and commit its writes) before the fault delays, replaces or
+        drops the answer.
         """
         if body is not None and not isinstance(body, str):
             body = json.dumps(body)
         spec = {"service": service, "method": method, "path": path, "status": status, "delay_ms": delay_ms,
-                "body": body, "times": times, "internal": internal}
+                "body": body, "times": times, "internal": internal, "phase": phase}
         if content_type:
             spec["content_type"] = content_type
         return self._call("POST", "/faults", spec)
@@ -84,7 +86,10 @@ class EmulatorControl:
         return self._call("POST", "/latency", {"delay_ms": delay_ms})
 
     def reverse(self, transaction_uuid, metadata=None):
-        """Reverse a committed transaction; returns the transaction with its reversal."""
+        """
+        Reverse a committed transaction (the emulated provider cancels its LMS fulfillment first);
+        returns the transaction with its reversal. A failed cancellation raises HTTPError (502).
+        """
         return self._call("POST", "/reversals", {"transaction_uuid": str(transaction_uuid), "metadata": metadata})
 
     def transactions(self, subsidy_uuid=None):
