@@ -1,7 +1,7 @@
 """
 The control API under ``/_control``: seeding, reset, fault injection, the request log, latency,
-reversals and ledger inspection. It needs no token and is never delayed, faulted or logged.
-The module docstring of the package lists every verb and its JSON.
+reversals, ledger inspection and connection statistics. It needs no token and is never delayed,
+faulted, logged or counted. The module docstring of the package lists every verb and its JSON.
 """
 from .ledger import reverse_transaction, serialize_transaction
 from .seeding import SeedError, normalize_seed
@@ -143,3 +143,14 @@ def enrollments(emulator, request):
         row["force_enrollment"], row["active"] = bool(row["force_enrollment"]), bool(row["active"])
     return json_response(200, rows)
 
+
+@router.route("GET", r"/stats")
+def stats(emulator, request):
+    """Connection statistics since start or the last reset (the package docstring defines them)."""
+    return json_response(200, emulator.runtime.stats())
+
+
+@router.route("DELETE", r"/stats")
+def clear_stats(emulator, request):
+    emulator.runtime.clear_stats()
+    return json_response(200, emulator.runtime.stats())

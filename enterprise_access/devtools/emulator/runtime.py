@@ -1,6 +1,7 @@
 """
 In-memory, per-process state of a running emulator: injected faults, the request log, the base
-latency and the per-ledger locks. None of it is persisted: a restart or ``reset`` clears it.
+latency, the per-ledger locks and the connection statistics. None of it is persisted: a restart
+or ``reset`` clears it.
 """
 import re
 import threading
@@ -79,6 +80,14 @@ def parse_fault(spec, fault_id):
     )
 
 
+class ConnectionState:
+    """Per TCP connection: whether it has been counted in ``connections_opened`` yet."""
+
+    __slots__ = ("counted",)
+
+    def __init__(self):
+        self.counted = False
+
 
 class Runtime:
     """Thread-safe holder of the emulator's volatile state."""
@@ -90,6 +99,7 @@ class Runtime:
         self._requests = deque(maxlen=REQUEST_LOG_LIMIT)
         self._ledger_locks = {}
         self.latency_ms = 0
+        self._stats = {"connections_opened": 0, "requests": 0, "connections_accepted": 0}
 
     # --- faults -----------------------------------------------------------------------------------
 
@@ -153,8 +163,36 @@ class Runtime:
         with self._lock:
             return self._ledger_locks.setdefault(subsidy_uuid, threading.Lock())
 
+    # --- connection statistics ---------------------------------------------------------------------
+
+    def note_accept(self):
+        """A TCP connection was accepted (any, control-only ones included)."""
+        with self._lock:
+            self._stats["connections_accepted"] += 1
+
+    def note_service_request(self, connection):
+        """
+        One request to an emulated service (not the control API). The connection it arrived on
+        counts in ``connections_opened`` at its first such request, once.
+        """
+        with self._lock:
+            self._stats["requests"] += 1
+            if connection is not None and not connection.counted:
+                connection.counted = True
+                self._stats["connections_opened"] += 1
+
+    def stats(self):
+        with self._lock:
+            return dict(self._stats)
+
+    def clear_stats(self):
+        with self._lock:
+            for name in self._stats:
+                self._stats[name] = 0
+
     def reset(self):
         with self._lock:
             self._faults.clear()
             self._requests.clear()
             self.latency_ms = 0
+        self.clear_stats()

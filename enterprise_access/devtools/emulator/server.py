@@ -5,8 +5,8 @@ The emulator process: one threaded stdlib HTTP server in front of four emulated 
 
 1. split the path into the service prefix (``/subsidy``, ``/catalog``, ``/lms``, ``/_control``)
    and the service-relative path; ``/lms/oauth2/access_token`` is the ``oauth`` service;
-2. control calls are answered at once (no token, latency, faults or logging);
-3. otherwise sleep the base latency and take the first matching fault;
+2. control calls are answered at once (no token, latency, faults, logging or statistics);
+3. otherwise count the request, sleep the base latency and take the first matching fault;
    a ``"before"`` fault answers now (delay, status, body or a dropped connection; ``status``
    null only delays and lets the service go on);
 4. resolve the URL (an unknown path is Django's HTML 404, before any token check), check
@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from . import catalog_api, control_api, lms_api, subsidy_api
-from .runtime import Runtime
+from .runtime import ConnectionState, Runtime
 from .store import Store
 from .tokens import TokenIssuer, token_endpoint, unauthorized
 from .web import Request, Response, detail, json_response, page_not_found, server_error
@@ -60,8 +60,11 @@ class Emulator:
             time.sleep(fault.delay_ms / 1000)
         return fault if fault.status is not None else None
 
-    def handle(self, method, target, headers, body, base_url):
-        """The Response for one HTTP request (``target`` is the raw request-target)."""
+    def handle(self, method, target, headers, body, base_url, *, connection=None):
+        """
+        The Response for one HTTP request (``target`` is the raw request-target). ``connection``
+        is the ``ConnectionState`` of the TCP connection it arrived on (for the statistics).
+        """
         split = urlsplit(target)
         full_path = split.path or "/"
         prefix, _, rest = full_path.lstrip("/").partition("/")
@@ -74,6 +77,7 @@ class Emulator:
         elif prefix in SERVICE_ROUTERS:
             service = prefix
         else:
+            self.runtime.note_service_request(connection)
             return page_not_found()
         request = Request(
             method=method, service=service, path=path, full_path=full_path, query_pairs=query_pairs,
@@ -82,6 +86,7 @@ class Emulator:
         if service == "_control":
             return self._dispatch(control_api.router, request)
 
+        self.runtime.note_service_request(connection)
         if self.runtime.latency_ms:
             time.sleep(self.runtime.latency_ms / 1000)
         fault = self.runtime.take_fault(service, method, path)
@@ -185,7 +190,9 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
-            response = self.server.emulator.handle(self.command, self.path, self.headers, body, f"http://{host}")
+            response = self.server.emulator.handle(
+                self.command, self.path, self.headers, body, f"http://{host}", connection=self.connection_state,
+            )
             if response.drop:
                 self._drop()
                 return
@@ -196,6 +203,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.connection_state = ConnectionState()
         # Small JSON answers must not wait for a delayed ACK (Nagle): send segments at once.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -252,6 +260,11 @@ class EmulatorServer(ThreadingHTTPServer):
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on a machine without DNS.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def get_request(self):
+        accepted = super().get_request()
+        self.emulator.runtime.note_accept()
+        return accepted
 
     def handle_error(self, request, client_address):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):

@@ -99,6 +99,17 @@ class EmulatorControl:
     def enrollments(self):
         return self._call("GET", "/enrollments")
 
+    def stats(self):
+        """
+        ``{"connections_opened", "requests", "connections_accepted"}`` since start or the last
+        reset: connections that carried a service request, service requests, and every TCP
+        connection accepted (control-only ones included).
+        """
+        return self._call("GET", "/stats")
+
+    def clear_stats(self):
+        return self._call("DELETE", "/stats")
+
     def token(self, client_id="emulator-client", client_secret="emulator-secret"):
         """A fresh access token from the emulated LMS, for calling the emulated APIs directly."""
         response = self._session.post(
