@@ -148,7 +148,11 @@ class EnterpriseSubsidyClient(UpstreamClient):
         return self._call("POST", self._url(f"/api/v2/subsidies/{subsidy_uuid}/admin/transactions/"), body=body)
 
     def retrieve_transaction(self, transaction_uuid):
-        """One transaction (§2.6), by uuid."""
+        """
+        One transaction (§2.6), by uuid. The provider cannot tell an unknown uuid from one the
+        caller may not read: both answer 403, so both raise ``UpstreamRequestError``; this never
+        returns None. A malformed uuid is a 400.
+        """
         return self._call("GET", self._url(f"/api/v1/transactions/{transaction_uuid}/"))
 
     def aggregates_by_learner(self, subsidy_uuid, subsidy_access_policy_uuid=None):
