@@ -31,7 +31,7 @@ Control API (``/_control``: no token; never delayed, faulted, logged or counted)
 =================================================================================
 
 ``GET  /_control/health``
-    ``{"status": "ok", "db": path}``.
+    ``{"status": "ok", "db": path, "run_token": the --run-token it was started with, or null}``.
 ``POST /_control/seed``
     Upsert ``{"customers", "learners", "catalogs", "content", "subsidies", "token_expires_in"?}``
     (shapes in ``README.rst``); the objects join the seeded baseline. A subsidy's

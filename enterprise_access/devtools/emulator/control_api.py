@@ -19,7 +19,7 @@ def _body(request):
 
 @router.route("GET", r"/health")
 def health(emulator, request):
-    return json_response(200, {"status": "ok", "db": emulator.store.path})
+    return json_response(200, {"status": "ok", "db": emulator.store.path, "run_token": emulator.run_token})
 
 
 @router.route("POST", r"/seed")

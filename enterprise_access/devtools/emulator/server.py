@@ -41,9 +41,15 @@ BODYLESS_STATUSES = (204, 304)
 
 
 class Emulator:
-    """The state and request pipeline of one emulator instance, backed by the SQLite file ``db_path``."""
+    """
+    The state and request pipeline of one emulator instance, backed by the SQLite file ``db_path``.
 
-    def __init__(self, db_path):
+    ``run_token`` is whatever its starter passed; ``GET /_control/health`` echoes it, so a program that started an
+    emulator can tell that the one answering on the port is its own (``run_demo`` does, before seeding it).
+    """
+
+    def __init__(self, db_path, run_token=None):
+        self.run_token = run_token
         self.store = Store(db_path)
         self.runtime = Runtime()
         self.tokens = TokenIssuer(self.store)
@@ -277,6 +283,6 @@ class EmulatorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def make_server(host="127.0.0.1", port=0, db_path=":memory:", *, verbose=False):
+def make_server(host="127.0.0.1", port=0, db_path=":memory:", *, verbose=False, run_token=None):
     """A bound (not yet serving) EmulatorServer; call ``serve_forever()`` to run it."""
-    return EmulatorServer((host, port), Emulator(db_path), verbose=verbose)
+    return EmulatorServer((host, port), Emulator(db_path, run_token=run_token), verbose=verbose)

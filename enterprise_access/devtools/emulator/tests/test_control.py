@@ -26,6 +26,7 @@ def _subsidy_path(subsidy_uuid=world.SUBSIDY):
 
 def test_health(control):
     assert control.health()["status"] == "ok"
+    assert control.health()["run_token"] is None  # started without one
 
 
 def test_seed_rejects_malformed_documents(emulator):
@@ -268,14 +269,16 @@ def test_management_command_serves(tmp_path):
     # Its output goes to this test's captured output, shown if the command fails to come up.
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_upstream_emulator", "--port", str(port), "--db",
-         str(tmp_path / "cmd.sqlite3")],
+         str(tmp_path / "cmd.sqlite3"), "--run-token", "only-this-run-knows"],
         cwd=REPO_ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test"},
     )
     try:
         control = EmulatorControl(f"http://127.0.0.1:{port}")
         wait_until_up(f"{control.base_url}/_control/health", what="run_upstream_emulator command", process=process,
                       timeout=15)
-        assert control.health()["status"] == "ok"
+        # The token its starter passed comes back, so the starter can tell the emulator is its own.
+        assert control.health() == {"status": "ok", "db": str(tmp_path / "cmd.sqlite3"),
+                                    "run_token": "only-this-run-knows"}
         assert control.token()
     finally:
         process.terminate()

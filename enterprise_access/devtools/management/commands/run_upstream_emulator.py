@@ -1,5 +1,5 @@
 """
-``python manage.py run_upstream_emulator --port 18270 [--host 127.0.0.1] [--db PATH] [--seed FILE]``
+``python manage.py run_upstream_emulator --port 18270 [--host 127.0.0.1] [--db PATH] [--seed FILE] [--run-token T]``
 
 Serves the emulated enterprise-subsidy (``/subsidy``), enterprise-catalog (``/catalog``), LMS
 (``/lms``, token endpoint included) and the control API (``/_control``) until interrupted.
@@ -26,13 +26,16 @@ class Command(BaseCommand):
         parser.add_argument("--db", default=str(DEFAULT_DB), help=f"its own SQLite file (default {DEFAULT_DB})")
         parser.add_argument("--seed", help="a JSON seed document to upsert into the baseline before serving")
         parser.add_argument("--verbose-requests", action="store_true", help="log every request to stderr")
+        parser.add_argument("--run-token", help="a nonce GET /_control/health echoes, so whoever started this "
+                                                 "emulator can tell it is the one answering (run_demo passes one)")
 
     def handle(self, *args, **options):
         db_path = options["db"]
         if db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            server = make_server(options["host"], options["port"], db_path, verbose=options["verbose_requests"])
+            server = make_server(options["host"], options["port"], db_path, verbose=options["verbose_requests"],
+                                 run_token=options["run_token"])
         except OSError as exc:
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
         if options["seed"]:
