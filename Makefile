@@ -10,7 +10,8 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv browsers test demo upgrade clean migrate bench fuzz prodlike
 
 help:
-	@echo "make demo      run the service with demo data and the upstream emulator (SQLite)"
+	@echo "make demo      run the service with demo data and the upstream emulator (SQLite);"
+	@echo "               other ports: make demo PORT=18100 EMULATOR_PORT=18370"
 	@echo "make test      run the test suite (SQLite, in-memory cache)"
 	@echo "make upgrade   recompile requirements/*.txt from requirements/*.in"
 	@echo "make fuzz      a long schemathesis run against the API"
@@ -39,8 +40,12 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 
-demo: migrate
-	$(PY) manage.py run_demo
+# The demo's ports on 127.0.0.1: `make demo PORT=18100 EMULATOR_PORT=18370` runs a second demo beside the first.
+# run_demo checks both ports before it starts anything, then migrates the demo's own database (decision 0017).
+PORT ?= 18000
+EMULATOR_PORT ?= 18270
+demo: $(STAMP)
+	$(PY) manage.py run_demo --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
 upgrade:
 	@test -x $(VENV)/bin/pip-compile || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet pip-tools; }

@@ -53,6 +53,9 @@ UNLINKED_LEARNER = {"lms_user_id": 199, "email": "casey@elsewhere.example", "use
                     "first_name": "Casey", "last_name": "Doe"}
 ASSIGNMENT = {"lms_user_id": 103, "content_key": ORDINARY_RUNS[1]}
 EXTRA_LEARNER_FIRST_ID = 10_001
+# ``run_demo`` proves its printed request works by making it once for a throwaway learner of its own (then
+# reversing it); those learners take ids from here on, far above the load-test learners.
+SELF_CHECK_LEARNER_FIRST_ID = 900_000_000
 
 ACTIVE_FROM = "2025-01-01T00:00:00Z"
 ACTIVE_UNTIL = "2030-12-31T23:59:59Z"
@@ -65,6 +68,19 @@ def extra_learners(count):
          "username": f"learner{EXTRA_LEARNER_FIRST_ID + i}", "first_name": "Load", "last_name": f"Learner {i}"}
         for i in range(count)
     ]
+
+
+def self_check_learner(number):
+    """The throwaway learner ``run_demo``'s self-check redeems for (``number``: one per run, so each starts clean)."""
+    lms_user_id = SELF_CHECK_LEARNER_FIRST_ID + number
+    return {"lms_user_id": lms_user_id, "email": f"demo-self-check-{lms_user_id}@demo-co.example",
+            "username": f"demo-self-check-{lms_user_id}", "first_name": "Demo", "last_name": "Self-Check"}
+
+
+def linked_learners_seed_document(learners):
+    """An emulator seed document that adds ``learners`` to the demo customer and nothing else."""
+    return {"learners": [{**learner, "enterprise_customer_uuids": [CUSTOMER_UUID], "enterprise_group_uuids": []}
+                         for learner in learners]}
 
 
 def _run(key, *, start, enrollment_end, upgrade_deadline, variant_id=None):
@@ -101,8 +117,7 @@ def emulator_seed_document(learner_count=0):
         "customers": [{"uuid": CUSTOMER_UUID, "name": "Demo Co", "slug": "demo-co", "contact_email": ADMIN_CONTACT_EMAIL,
                        "admin_users": [{"email": "admin@demo-co.example", "lms_user_id": 90}],
                        "enable_data_sharing_consent": False}],
-        "learners": [{**learner, "enterprise_customer_uuids": [CUSTOMER_UUID], "enterprise_group_uuids": []}
-                     for learner in linked]
+        "learners": linked_learners_seed_document(linked)["learners"]
         + [{**UNLINKED_LEARNER, "enterprise_customer_uuids": [], "enterprise_group_uuids": []}],
         "catalogs": [{"uuid": uuid, "enterprise_customer_uuid": CUSTOMER_UUID, "content_keys": in_catalog}
                      for uuid in CATALOG_UUIDS.values()],

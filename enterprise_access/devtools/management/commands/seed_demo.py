@@ -6,9 +6,11 @@ changes nothing (not even history rows).
 """
 import json
 import os
+import sys
 
 import requests
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -61,10 +63,17 @@ class Command(BaseCommand):
             settings, "EMULATOR_URL", "http://127.0.0.1:18270"), help="Base URL of the upstream emulator.")
         parser.add_argument("--service-url", default="http://127.0.0.1:18000", help="Where the service listens.")
         parser.add_argument("--skip-emulator", action="store_true", help="Only write this service's database.")
+        parser.add_argument("--migrate", action="store_true",
+                            help="First apply migrations and create the cache table (progress goes to stderr); "
+                                 "run_demo seeds a database of its own this way.")
 
     def handle(self, *args, **options):
         if options["learners"] < 0:
             raise CommandError("--learners must be zero or more.")
+        if options["migrate"]:
+            # Progress goes to stderr, so that --json keeps stdout one JSON document.
+            call_command("migrate", interactive=False, verbosity=options["verbosity"], stdout=sys.stderr)
+            call_command("createcachetable", verbosity=options["verbosity"], stdout=sys.stderr)
         if not options["skip_emulator"]:
             self._seed_emulator(options["emulator_url"], options["learners"])
         with transaction.atomic():
