@@ -5,6 +5,7 @@ apart, talks only to the processes it started, and claims success only after the
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -335,3 +336,18 @@ def test_seed_demo_migrate_prepares_a_fresh_database_and_keeps_stdout_one_json_d
         policies = {row[0] for row in db.execute("SELECT uuid FROM subsidy_access_policy_subsidyaccesspolicy")}
         assert db.execute("SELECT count(*) FROM django_cache").fetchone() == (0,)
     assert {uuid.replace("-", "") for uuid in world["policies"].values()} <= policies
+
+
+def test_stopping_a_child_works_even_when_it_ignores_sigint():
+    """``make demo &`` starts everything with SIGINT ignored; the children must still stop, not be killed later."""
+    child = subprocess.Popen([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                              "print('ready', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        run_demo._stop(child)
+        assert child.returncode == -signal.SIGTERM  # stopped by the first signal, not SIGKILLed after the wait
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

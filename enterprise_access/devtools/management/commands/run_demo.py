@@ -132,9 +132,13 @@ def check_ports(plan):
 
 
 def _stop(process):
+    """
+    SIGTERM, not SIGINT: a demo started in the background (``make demo &``) has SIGINT ignored, and so have its
+    children. The emulator closes its database on SIGTERM; Django's server just exits.
+    """
     if process is None or process.poll() is not None:
         return
-    process.send_signal(signal.SIGINT)
+    process.terminate()
     try:
         process.wait(10)
     except subprocess.TimeoutExpired:
