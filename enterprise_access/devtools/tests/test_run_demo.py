@@ -153,13 +153,17 @@ def test_ports_out_of_range_or_equal_are_refused(port, emulator_port, message, n
 
 
 def test_the_makefile_passes_the_ports_through():
-    env = {key: value for key, value in os.environ.items() if key not in ("PORT", "EMULATOR_PORT", "MAKEFLAGS")}
-    chosen = subprocess.run(["make", "-n", "demo", "PORT=18100", "EMULATOR_PORT=18370"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, check=True).stdout
-    default = subprocess.run(["make", "-n", "demo"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                             check=True).stdout
-    assert "manage.py run_demo --port 18100 --emulator-port 18370" in chosen.splitlines()[-1]
-    assert "manage.py run_demo --port 18000 --emulator-port 18270" in default.splitlines()[-1]
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PORT", "EMULATOR_PORT", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+    def run_demo_line(*arguments):
+        printed = subprocess.run(["make", "--no-print-directory", "-n", "demo", *arguments], cwd=REPO_ROOT, env=env,
+                                 capture_output=True, text=True, check=True).stdout
+        return [line for line in printed.splitlines() if "manage.py run_demo" in line]
+
+    assert run_demo_line("PORT=18100", "EMULATOR_PORT=18370") == [
+        ".venv/bin/python manage.py run_demo --port 18100 --emulator-port 18370"]
+    assert run_demo_line() == [".venv/bin/python manage.py run_demo --port 18000 --emulator-port 18270"]
 
 
 # ----- where each demo keeps its state -------------------------------------------------------------------------
