@@ -188,14 +188,16 @@ def test_the_default_ports_keep_the_readme_paths_and_other_ports_get_their_own()
 
 @pytest.fixture(scope="module")
 def emulator_child(tmp_path_factory):
-    """A real ``run_upstream_emulator`` child started with a token, as run_demo starts it: (process, plan)."""
+    """
+    A real ``run_upstream_emulator`` child started with run_demo's command line: (process, plan).
+
+    Its token starts with "-", which argparse would take for an option if it were passed as a separate word.
+    """
     state = tmp_path_factory.mktemp("demo-state")
     plan = DemoPlan(port=free_port(), emulator_port=free_port(), state_dir=state)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "run_upstream_emulator", "--port", str(plan.emulator_port), "--db",
-         str(plan.emulator_database), "--run-token", "this-run"],
-        cwd=REPO_ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test"},
-        stdout=subprocess.DEVNULL)
+        run_demo.emulator_command(plan, "-this-run"), cwd=REPO_ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test"}, stdout=subprocess.DEVNULL)
     try:
         yield process, plan
     finally:
@@ -205,7 +207,7 @@ def emulator_child(tmp_path_factory):
 
 def test_the_emulator_it_started_is_recognised_by_its_token(emulator_child):
     process, plan = emulator_child
-    Command()._verify_emulator(plan, process, "this-run")
+    Command()._verify_emulator(plan, process, "-this-run")
 
 
 def test_an_emulator_that_does_not_know_this_runs_token_is_refused(emulator_child):

@@ -131,6 +131,12 @@ def check_ports(plan):
     raise CommandError("\n".join([*problems, "Nothing was started.", advice]))
 
 
+def emulator_command(plan, run_token):
+    """The emulator child's command line. ``--run-token=`` in one word: a token may start with "-"."""
+    return [sys.executable, MANAGE, "run_upstream_emulator", "--host", HOST, "--port", str(plan.emulator_port),
+            "--db", str(plan.emulator_database), f"--run-token={run_token}"]
+
+
 def _stop(process):
     """
     SIGTERM, not SIGINT: a demo started in the background (``make demo &``) has SIGINT ignored, and so have its
@@ -173,15 +179,13 @@ class Command(BaseCommand):
         check_ports(plan)  # before anything is started or written
         # A terminal's Ctrl-C is SIGINT; a supervisor or `timeout` sends SIGTERM: stop both children either way.
         previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
-        run_token = secrets.token_urlsafe(24)
+        run_token = secrets.token_hex(16)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": CHILD_SETTINGS, "PYTHONUNBUFFERED": "1",
                "EMULATOR_URL": plan.emulator_url, "LOCAL_SQLITE_PATH": str(plan.database)}
         emulator = service = None
         try:
             plan.state_dir.mkdir(parents=True, exist_ok=True)
-            emulator = subprocess.Popen(
-                [sys.executable, MANAGE, "run_upstream_emulator", "--host", HOST, "--port", str(plan.emulator_port),
-                 "--db", str(plan.emulator_database), "--run-token", run_token], env=env)
+            emulator = subprocess.Popen(emulator_command(plan, run_token), env=env)
             self._verify_emulator(plan, emulator, run_token)
             world = self._seed(plan, env, options["learners"])
             self._alive(emulator, "upstream emulator")
