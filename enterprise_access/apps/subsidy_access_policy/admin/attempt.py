@@ -10,7 +10,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from .. import constants as c
-from ..models import RedemptionAttempt
+from ..models import RedemptionAttempt, SubsidyAccessPolicy
 
 COUNT_CAP = 10_000
 
@@ -78,9 +78,14 @@ class RedemptionAttemptAdmin(admin.ModelAdmin):
 
     @admin.display(description="policy as it was (history row)")
     def policy_history_link(self, obj):
+        """The policy's history row in force when the attempt started, opened in simple_history's row view."""
         if not obj.policy_history_id:
             return "-"
-        url = reverse("admin:subsidy_access_policy_subsidyaccesspolicy_history_form",
+        history = SubsidyAccessPolicy.history.model
+        if not history.objects.filter(history_id=obj.policy_history_id, uuid=obj.policy_uuid).exists():
+            return f"history row {obj.policy_history_id} (no longer stored)"
+        # django-simple-history names its row view "<app>_<model>_simple_history".
+        url = reverse("admin:subsidy_access_policy_subsidyaccesspolicy_simple_history",
                       args=[obj.policy_uuid, obj.policy_history_id])
         return format_html('<a href="{}">history row {}</a>', url, obj.policy_history_id)
 

@@ -1,0 +1,127 @@
+"""
+Every admin page opens: a crawl of every model registered with the admin site, as a superuser and as staff
+who may only view.
+
+For each registered model (``admin.site._registry``, so a model registered later is crawled without touching this
+file): its changelist, every link of the changelist that stays on it (filters, sorting, pages), a search, the add
+page, every row's change page, and for history-keeping admins every row's history page and every history row.
+The rows come from ``admin_world.build_admin_world``: attempts of every outcome, forced redemptions of every
+state, assignments of every state, policies of every type, and people. A model without rows fails the crawl: add
+its rows to the admin world.
+
+Every page must answer 200, except the add pages listed in ``ADD_PAGE_REFUSED`` (and every add page for staff
+who may only view), which must answer 403.
+"""
+import re
+from html import unescape
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+from simple_history.admin import SimpleHistoryAdmin
+
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
+from enterprise_access.apps.subsidy_access_policy.constants import PolicyType
+from enterprise_access.apps.subsidy_access_policy.models import (
+    AttemptOutcome,
+    ForcedPolicyRedemption,
+    RedemptionAttempt,
+    SubsidyAccessPolicy,
+)
+
+from .admin_world import build_admin_world
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
+
+# Add pages nobody may open, and why. Staff who may only view get a 403 from every add page.
+ADD_PAGE_REFUSED = {
+    "subsidy_access_policy.redemptionattempt": "attempt rows are written by the redemption workflow only",
+}
+SAME_PAGE_LINK = re.compile(r'href="(\?[^"]*)"')
+SEARCH_TERMS = ("101", "course-v1:DemoU", "c0ffee00-0000-4000-8000-000000000001")
+
+
+def label(model):
+    return f"{model._meta.app_label}.{model._meta.model_name}"
+
+
+def url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def registered():
+    return sorted(admin.site._registry.items(), key=lambda item: label(item[0]))
+
+
+def pages(model, model_admin):
+    """(url, expected status for a superuser) of every page of one model, besides its changelist's own links."""
+    add_status = 403 if label(model) in ADD_PAGE_REFUSED else 200
+    yield url(model, "add"), add_status
+    history_model = getattr(model, "history", None) if isinstance(model_admin, SimpleHistoryAdmin) else None
+    for obj in model._default_manager.all():
+        yield url(model, "change", obj.pk), 200
+        if history_model is not None:
+            yield url(model, "history", obj.pk), 200
+            for row in history_model.filter(**{model._meta.pk.attname: obj.pk}):
+                yield url(model, "simple_history", obj.pk, row.history_id), 200
+
+
+@pytest.fixture
+def world(policy_world):
+    return build_admin_world()
+
+
+def open_page(client, path, expected, failures):
+    response = client.get(path)
+    if response.status_code != expected:
+        error = getattr(response, "exc_info", None)
+        detail = f": {error[0].__name__}: {error[1]}" if error else ""
+        failures.append(f"{path} answered {response.status_code}, expected {expected}{detail}")
+    return response
+
+
+def crawl(user):
+    """Open every admin page as ``user``; returns the failures, one line each."""
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    view_only = not user.is_superuser
+    failures = []
+    open_page(client, reverse("admin:index"), 200, failures)
+    for app_label in sorted({model._meta.app_label for model, _ in registered()}):
+        open_page(client, reverse("admin:app_list", args=[app_label]), 200, failures)
+    for model, model_admin in registered():
+        if not model._default_manager.exists():
+            failures.append(f"{label(model)} has no rows to crawl: add some to admin_world.build_admin_world")
+        changelist = url(model, "changelist")
+        response = open_page(client, changelist, 200, failures)
+        links = sorted(set(unescape(link) for link in SAME_PAGE_LINK.findall(response.content.decode())))
+        for query in links:
+            open_page(client, changelist + query, 200, failures)
+        if model_admin.search_fields:
+            for term in SEARCH_TERMS:
+                open_page(client, f"{changelist}?q={term}", 200, failures)
+        for path, status in pages(model, model_admin):
+            if view_only and path.endswith("/add/"):
+                status = 403  # staff who may only view may not add
+            open_page(client, path, status, failures)
+    return failures
+
+
+def test_every_admin_page_opens_for_a_superuser(world):
+    failures = crawl(world.people.superuser)
+    assert not failures, "\n".join(failures)
+
+
+def test_every_admin_page_opens_for_view_only_staff(world):
+    failures = crawl(world.people.viewer)
+    assert not failures, "\n".join(failures)
+
+
+def test_the_world_has_a_row_of_every_state(world):
+    """The crawl is only as good as its rows: every outcome, every forced and assignment state, every policy type."""
+    assert set(RedemptionAttempt.objects.values_list("outcome", flat=True)) == set(AttemptOutcome.values)
+    assert {record.state for record in ForcedPolicyRedemption.objects.all()} == {"waiting", "redeemed", "errored"}
+    assert set(LearnerContentAssignment.objects.values_list("state", flat=True)) == set(AssignmentState.values)
+    assert set(SubsidyAccessPolicy.objects.values_list("policy_type", flat=True)) == set(PolicyType.values)
