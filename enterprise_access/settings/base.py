@@ -24,7 +24,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served as our static files (/api/docs/ needs no CDN)
     "simple_history",
+    "djangoql",  # the attempt admin's query search: its completion script and syntax help
     "enterprise_access.apps.core",
     "enterprise_access.apps.content_assignments",
     "enterprise_access.apps.subsidy_access_policy",
