@@ -4,11 +4,8 @@
 Operators see every attempt of the customers they operate (all, with ``:*``); enterprise admins see their
 customers' attempts; learners see only their own, without internal error details. Nobody else sees any.
 """
-from collections import defaultdict
-
 import django_filters
-from django.db.models import Count, F, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
@@ -20,13 +17,15 @@ from rest_framework.response import Response
 from enterprise_access.apps.core import roles
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
+from enterprise_access.apps.subsidy_access_policy.selectors import SUMMARY_GROUP_BY, attempt_summary
 
 from .. import attempt_serializers as s
 from ..serializers import ErrorSerializer
 from .common import RequestIdMixin
 from .redeem import COMMON_ERRORS
 
-GROUP_BY = ("day", "policy", "reason")
+GROUP_BY = SUMMARY_GROUP_BY
+SUMMARY_FILTERS = ("enterprise_customer_uuid", "policy_uuid", "created_after", "created_before")
 
 
 class AttemptCursorPagination(CursorPagination):
@@ -143,33 +142,11 @@ class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.Ret
         if group_by not in GROUP_BY:
             raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUP_BY)}."]})
         filters = RedemptionAttemptFilter(
-            {k: v for k, v in request.query_params.items()
-             if k in ("enterprise_customer_uuid", "policy_uuid", "created_after", "created_before")},
+            {k: v for k, v in request.query_params.items() if k in SUMMARY_FILTERS},
             queryset=scoped_attempts(request),
         )
         if not filters.is_valid():
             raise ValidationError(filters.errors)
-        qs = filters.qs.order_by()
-        key = {"day": TruncDate("started_at"), "policy": F("policy_uuid"), "reason": F("reason")}[group_by]
-        qs = qs.annotate(group_key=key)
-        groups = defaultdict(lambda: {"total": 0, "by_outcome": {}, "by_reason": {}})
-        for row in qs.values("group_key", "outcome").annotate(n=Count("uuid")):
-            group = groups[str(row["group_key"])]
-            group["by_outcome"][row["outcome"]] = row["n"]
-            group["total"] += row["n"]
-        for row in qs.exclude(reason="").values("group_key", "reason").annotate(n=Count("uuid")):
-            groups[str(row["group_key"])]["by_reason"][row["reason"]] = row["n"]
-        total_by_outcome, total_by_reason = defaultdict(int), defaultdict(int)
-        for group in groups.values():
-            for name, n in group["by_outcome"].items():
-                total_by_outcome[name] += n
-            for name, n in group["by_reason"].items():
-                total_by_reason[name] += n
-        body = {
-            "group_by": group_by,
-            "total": sum(g["total"] for g in groups.values()),
-            "by_outcome": dict(total_by_outcome),
-            "by_reason": dict(total_by_reason),
-            "groups": [{"group": name, **values} for name, values in sorted(groups.items())],
-        }
+        parsed = {name: filters.form.cleaned_data.get(name) for name in SUMMARY_FILTERS}
+        body = attempt_summary(queryset=scoped_attempts(request), group_by=group_by, **parsed)
         return Response(s.SummarySerializer(body).data)
