@@ -149,10 +149,11 @@ def build_admin_world(*, days: int = 3):
             attempts.append(make_attempt(policy, outcome=outcome, started_at=started_at,
                                          acting_user=people.learner, **fields))
     # Each entry point, and rows that point at what the admin links to.
+    redeemed = forced["redeemed"]
     attempts.append(make_attempt(policies["per_learner_enrollment"], outcome=AttemptOutcome.REDEEMED,
                                  started_at=now, source=AttemptSource.FORCED_REDEMPTION, acting_user=people.forcer,
-                                 forced_redemption=forced["redeemed"], transaction_uuid=forced["redeemed"].transaction_uuid,
-                                 lms_user_id=forced["redeemed"].lms_user_id, content_key=forced["redeemed"].course_run_key))
+                                 forced_redemption=redeemed, transaction_uuid=redeemed.transaction_uuid,
+                                 lms_user_id=redeemed.lms_user_id, content_key=redeemed.course_run_key))
     attempts.append(make_attempt(assigned, outcome=AttemptOutcome.REDEEMED, started_at=now,
                                  source=AttemptSource.OPERATOR_API, acting_user=people.superuser,
                                  assignment=assignments[AssignmentState.ACCEPTED],

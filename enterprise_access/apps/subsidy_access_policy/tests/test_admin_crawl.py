@@ -3,14 +3,16 @@ Every admin page opens: a crawl of every model registered with the admin site, a
 who may only view.
 
 For each registered model (``admin.site._registry``, so a model registered later is crawled without touching this
-file): its changelist, every link of the changelist that stays on it (filters, sorting, pages), a search, the add
-page, every row's change page, and for history-keeping admins every row's history page and every history row.
+file): its changelist, every link of the changelist that stays on it (filters, sorting, pages: followed as the
+superuser, the same links for anyone who may see the list), a search, the add
+page, the admin's own argument-less pages (e.g. the attempt charts), every row's change page, and for
+history-keeping admins every row's history page and every history row.
 The rows come from ``admin_world.build_admin_world``: attempts of every outcome, forced redemptions of every
 state, assignments of every state, policies of every type, and people. A model without rows fails the crawl: add
 its rows to the admin world.
 
 Every page must answer 200, except the add pages listed in ``ADD_PAGE_REFUSED`` (and every add page for staff
-who may only view), which must answer 403.
+who may only view), which must answer 403, and the own pages listed in ``OWN_PAGE_STATUS``.
 """
 import re
 from html import unescape
@@ -39,6 +41,10 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "inde
 ADD_PAGE_REFUSED = {
     "subsidy_access_policy.redemptionattempt": "attempt rows are written by the redemption workflow only",
 }
+# Pages of an admin's own (argument-less URLs besides changelist and add) that answer something else, and why.
+OWN_PAGE_STATUS = {
+    "djangoql_suggestions": (400, "DjangoQL's completion endpoint needs ?field=<name>"),
+}
 SAME_PAGE_LINK = re.compile(r'href="(\?[^"]*)"')
 SEARCH_TERMS = ("101", "course-v1:DemoU", "c0ffee00-0000-4000-8000-000000000001")
 
@@ -55,10 +61,22 @@ def registered():
     return sorted(admin.site._registry.items(), key=lambda item: label(item[0]))
 
 
+def own_pages(model_admin):
+    """(url, expected status) of each page an admin adds without arguments (summaries, uploads, completion)."""
+    standard = {"changelist", "add"}
+    for pattern in model_admin.get_urls():
+        name = pattern.name or ""
+        view = name.removeprefix(f"{model_admin.opts.app_label}_{model_admin.opts.model_name}_")
+        if view in standard or pattern.pattern.regex.groups or not name:
+            continue
+        yield reverse(f"admin:{name}"), OWN_PAGE_STATUS.get(view, (200, ""))[0]
+
+
 def pages(model, model_admin):
     """(url, expected status for a superuser) of every page of one model, besides its changelist's own links."""
     add_status = 403 if label(model) in ADD_PAGE_REFUSED else 200
     yield url(model, "add"), add_status
+    yield from own_pages(model_admin)
     history_model = getattr(model, "history", None) if isinstance(model_admin, SimpleHistoryAdmin) else None
     for obj in model._default_manager.all():
         yield url(model, "change", obj.pk), 200
@@ -96,9 +114,10 @@ def crawl(user):
             failures.append(f"{label(model)} has no rows to crawl: add some to admin_world.build_admin_world")
         changelist = url(model, "changelist")
         response = open_page(client, changelist, 200, failures)
-        links = sorted(set(unescape(link) for link in SAME_PAGE_LINK.findall(response.content.decode())))
-        for query in links:
-            open_page(client, changelist + query, 200, failures)
+        if not view_only:  # the same links for everyone who may see the list: follow them once
+            links = sorted(set(unescape(link) for link in SAME_PAGE_LINK.findall(response.content.decode())))
+            for query in links:
+                open_page(client, changelist + query, 200, failures)
         if model_admin.search_fields:
             for term in SEARCH_TERMS:
                 open_page(client, f"{changelist}?q={term}", 200, failures)
