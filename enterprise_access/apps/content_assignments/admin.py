@@ -1,18 +1,19 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
+
+from enterprise_access.apps.core.history_admin import ReadOnlyHistoryAdmin
 
 from .models import AssignmentConfiguration, LearnerContentAssignment
 
 
 @admin.register(AssignmentConfiguration)
-class AssignmentConfigurationAdmin(SimpleHistoryAdmin):
+class AssignmentConfigurationAdmin(ReadOnlyHistoryAdmin):
     list_display = ("uuid", "enterprise_customer_uuid", "active", "created")
     list_filter = ("active",)
     search_fields = ("=uuid", "=enterprise_customer_uuid")
 
 
 @admin.register(LearnerContentAssignment)
-class LearnerContentAssignmentAdmin(SimpleHistoryAdmin):
+class LearnerContentAssignmentAdmin(ReadOnlyHistoryAdmin):
     list_display = ("uuid", "learner_email", "lms_user_id", "content_key", "content_quantity", "state", "modified")
     list_filter = ("state",)
     search_fields = ("=uuid", "learner_email", "=lms_user_id", "content_key", "=transaction_uuid")

@@ -23,4 +23,5 @@ class User(AbstractUser):
         db_table = "core_user"
 
     def __str__(self):
-        return f"{self.username} (lms_user_id={self.lms_user_id})"
+        # How admin shows a person everywhere (created_by, modified_by, history, acting_user): name and email.
+        return f"{self.username} <{self.email}>" if self.email else self.username

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
+
+from enterprise_access.apps.core.history_admin import ReadOnlyHistoryAdmin
 
 from ..models import SubsidyAccessPolicy
 
@@ -12,7 +13,7 @@ class PolicyAdminForm(forms.ModelForm):
 
 
 @admin.register(SubsidyAccessPolicy)
-class SubsidyAccessPolicyAdmin(SimpleHistoryAdmin):
+class SubsidyAccessPolicyAdmin(ReadOnlyHistoryAdmin):
     """Policies of every type in one list; the type's rules are checked by the model's clean()."""
 
     form = PolicyAdminForm

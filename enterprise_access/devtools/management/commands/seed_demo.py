@@ -16,6 +16,7 @@ from django.db import transaction
 
 from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
 from enterprise_access.apps.content_assignments.services import allocate
+from enterprise_access.apps.core.history import acting_as
 from enterprise_access.apps.core.models import User
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
@@ -76,7 +77,8 @@ class Command(BaseCommand):
             call_command("createcachetable", verbosity=options["verbosity"], stdout=sys.stderr)
         if not options["skip_emulator"]:
             self._seed_emulator(options["emulator_url"], options["learners"])
-        with transaction.atomic():
+        # No one is signed in here: the history of what this writes says so, and why.
+        with transaction.atomic(), acting_as(reason="seed_demo: the demo world"):
             policies = self._seed_policies()
             self._seed_assignment(policies["assigned"])
             password = self._seed_admin()
