@@ -17,7 +17,14 @@ class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
             response = HttpResponseNotAllowed(["GET", "HEAD"])
             response.content = b"History rows are read-only: change the record itself."
             return response
+        request.viewing_history_row = True  # every field shown as text, not as an input that invites editing
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if getattr(request, "viewing_history_row", False):
+            return [*fields, *(f.name for f in self.model._meta.fields if f.name not in fields)]
+        return fields
 
     def revert_disabled(self, request, obj=None):
         return True

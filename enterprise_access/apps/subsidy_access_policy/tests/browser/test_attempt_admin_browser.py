@@ -96,3 +96,23 @@ def test_charts_draw_the_lists_filters(support_page, live_server, world):
     reasons = page.locator("svg.chart-top-reasons").text_content()
     assert "content_not_in_catalog" in reasons and "policy_spend_limit_reached" in reasons
     assert "enrollment_error" in page.locator("svg.chart-top-errors").text_content()
+
+
+def test_attempt_page_leads_to_the_policy_as_it_was(support_page, live_server, world):
+    page = support_page
+    refused = next(a for a in world.attempts if a.outcome == "subsidy_refused")
+    page.goto(f"{live_server.url}{LIST_PATH}{refused.pk}/change/")
+    assert "subsidy 422 enrollment_error" in page.inner_text("div.field-why")
+    assert "pat <pat@demo-co.example>" in page.inner_text("div.field-acting_user")
+    screenshot(page, "attempt-change-page")
+
+    page.click("div.field-policy_history_link a")
+    page.wait_for_url("**/history/*/")
+    assert page.locator("input[name=_save]").count() == 0  # a history row is read-only, and looks it
+    assert page.locator("#content-main input[type=text], #content-main select, #content-main textarea").count() == 0
+    assert refused.policy.display_name in page.inner_text("#content")
+    screenshot(page, "policy-history-row")
+
+    page.goto(f"{live_server.url}/admin/subsidy_access_policy/subsidyaccesspolicy/{refused.policy_uuid}/history/")
+    assert "nobody signed in" in page.inner_text("#change-history")
+    screenshot(page, "policy-history-list")
