@@ -183,3 +183,14 @@ def test_every_indexed_column_leads_an_index(world):
     leading = {index.fields[0] for index in meta.indexes}
     leading |= {f.name for f in meta.fields if f.db_index or f.primary_key or f.unique}
     assert set(INDEXED_FIELDS) <= leading
+
+
+def test_links_into_the_list_filter_it(support, world):
+    """The learner column's link, and the forced-redemption page's "attempts" link, open filtered lists."""
+    learner = support.get(LIST_URL, {"lms_user_id": "102"})
+    assert learner.status_code == 200 and len(rows_of(learner)) == 1
+    record = world.forced["redeemed"]
+    forced_page = support.get(reverse("admin:subsidy_access_policy_forcedpolicyredemption_change", args=[record.pk]))
+    link = re.search(r'href="([^"]*redemptionattempt/\?[^"]+)"', forced_page.content.decode()).group(1)
+    attempts = support.get(unescape(link))
+    assert attempts.status_code == 200 and [outcome for outcome, _ in rows_of(attempts)] == ["redeemed"]
