@@ -1,20 +1,24 @@
 """
 Plumbing shared by the upstream clients.
 
-Each client instance owns one authenticated ``requests`` session (connection reuse within a
-request), and every call goes through :meth:`UpstreamClient._call`, the single place where
-transport errors, HTTP statuses and unusable bodies become the typed errors of
-:mod:`enterprise_access.apps.api_client.exceptions`, and where each failure is logged once.
+Every client of a process shares one authenticated ``requests`` session per configuration, with a pool of
+keep-alive connections sized for the worker's threads (``UPSTREAM_POOL_MAXSIZE``): a warm process opens no new
+TCP connection per call. Every call goes through :meth:`UpstreamClient._call`, the single place where transport
+errors, HTTP statuses and unusable bodies become the typed errors of
+:mod:`enterprise_access.apps.api_client.exceptions`, where a read (GET) that lost its connection is retried, and
+where each failure is logged once.
 
-Settings are read at call time, so a test's ``settings`` override, or a changed OAuth credential,
-takes effect on an existing client.
+Settings are read at call time, so a test's ``settings`` override, or a changed OAuth credential, takes effect on
+an existing client (it selects another shared session).
 """
 import hashlib
 import json
 import logging
+import threading
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from django.conf import settings
 from django.core.cache import cache
 from edx_rest_api_client.client import OAuthAPIClient
@@ -220,13 +224,33 @@ def _interpret_response(service, response, shape, not_found):
     raise error_class(service=service, status=status, code=code, message=message, payload=payload)
 
 
+def never_sent(exc) -> bool:
+    """
+    True when ``exc`` (a ``requests`` exception) shows the request never reached the upstream: the connection
+    could not be made (refused, unresolvable, connect timeout). A read timeout, or a connection dropped after the
+    request was written, may follow a request the upstream processed.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen, cause = 0, exc
+    while cause is not None and seen < 10:
+        if type(cause).__name__ in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError"):
+            return True
+        cause = getattr(cause, "reason", None) or cause.__context__
+        seen += 1
+    return False
+
+
 def _transport_error(service, exc):
     """Map a ``requests`` exception raised before any response arrived."""
     if isinstance(exc, requests.Timeout):  # checked first: ConnectTimeout is also a ConnectionError
         code, what = CODE_TIMEOUT, "timed out"
     else:
         code, what = CODE_CONNECTION_ERROR, "could not be reached"
-    return UpstreamUnavailableError(service=service, code=code, message=f"{service} {what}: {exc}")
+    return UpstreamUnavailableError(service=service, code=code, message=f"{service} {what}: {exc}",
+                                    request_sent=not never_sent(exc))
 
 
 def _token_error(cause):
@@ -234,10 +258,12 @@ def _token_error(cause):
     response = getattr(cause, "response", None)
     if response is None:
         if isinstance(cause, requests.RequestException):
-            return _transport_error(SERVICE_OAUTH, cause)
+            error = _transport_error(SERVICE_OAUTH, cause)
+            error.request_sent = False  # the API call itself never left: no token
+            return error
         return UpstreamUnavailableError(
             service=SERVICE_OAUTH, code=CODE_MALFORMED_RESPONSE,
-            message=f"the token response could not be read: {cause!r}",
+            message=f"the token response could not be read: {cause!r}", request_sent=False,
         )
     payload, is_json = _read_body(response)
     if 200 <= response.status_code < 300:
@@ -248,7 +274,42 @@ def _token_error(cause):
         message = message or f"the token endpoint answered HTTP {response.status_code}"
     return UpstreamUnavailableError(
         service=SERVICE_OAUTH, status=response.status_code, code=code, message=message, payload=payload,
+        request_sent=False,
     )
+
+
+_shared_sessions = {}
+_shared_sessions_lock = threading.Lock()
+
+
+def shared_session(config) -> _AuthenticatedSession:
+    """
+    The process's session for ``config`` (token URL, client id, secret, timeout), created on first use.
+
+    ``requests`` sessions are safe to share between threads for sending requests: the connection pool is
+    thread-safe and a session's state (the token header) is only ever replaced by an equally valid token.
+    """
+    session = _shared_sessions.get(config)
+    if session is not None:
+        return session
+    with _shared_sessions_lock:
+        session = _shared_sessions.get(config)
+        if session is None:
+            session = _AuthenticatedSession(*config)
+            size = int(settings.UPSTREAM_POOL_MAXSIZE)
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _shared_sessions[config] = session
+    return session
+
+
+def close_shared_sessions():
+    """Close every pooled connection (tests; a process about to fork)."""
+    with _shared_sessions_lock:
+        for session in _shared_sessions.values():
+            session.close()
+        _shared_sessions.clear()
 
 
 class UpstreamClient:
@@ -256,32 +317,22 @@ class UpstreamClient:
     Base of the three clients. Subclasses set ``service`` and ``base_url_setting`` and build their
     methods on :meth:`_call` and :meth:`_iter_pages`.
 
-    Cheap to construct: the session (and its connection pool) is created on the first call.
+    Cheap to construct: calls go through the process's shared session (see :func:`shared_session`).
     """
 
     service = None
     base_url_setting = None
 
-    def __init__(self):
-        self._session = None
-        self._session_config = None
-
     def _url(self, path):
         return getattr(settings, self.base_url_setting).rstrip("/") + path
 
     def _current_session(self):
-        config = (
+        return shared_session((
             oauth_token_url(settings.OAUTH2_PROVIDER_URL),
             settings.BACKEND_SERVICE_EDX_OAUTH2_KEY,
             settings.BACKEND_SERVICE_EDX_OAUTH2_SECRET,
             upstream_timeout(),
-        )
-        if self._session is None or config != self._session_config:
-            if self._session is not None:
-                self._session.close()
-            self._session = _AuthenticatedSession(*config)
-            self._session_config = config
-        return self._session
+        ))
 
     def _call(self, method, url, *, params=None, body=None, shape=is_dict, not_found=None):
         """
@@ -300,13 +351,21 @@ class UpstreamClient:
             UpstreamAPIError: one of its subclasses, for every other outcome.
         """
         session = self._current_session()
+        # A read that lost its connection (a pooled keep-alive connection the upstream closed, a dropped
+        # answer) is asked again; a write never is here: the redemption workflow decides, with its key.
+        tries = 1 + (int(settings.UPSTREAM_READ_RETRIES) if method == "GET" else 0)
         try:
-            try:
-                response = session.request(method, url, params=params, json=body, timeout=upstream_timeout())
-            except _TokenFetchFailed as exc:
-                raise _token_error(exc.__cause__) from exc.__cause__
-            except requests.RequestException as exc:
-                raise _transport_error(self.service, exc) from exc
+            for attempt in range(tries):
+                try:
+                    response = session.request(method, url, params=params, json=body, timeout=upstream_timeout())
+                    break
+                except _TokenFetchFailed as exc:
+                    raise _token_error(exc.__cause__) from exc.__cause__
+                except requests.Timeout as exc:
+                    raise _transport_error(self.service, exc) from exc
+                except requests.RequestException as exc:
+                    if attempt == tries - 1 or not isinstance(exc, requests.ConnectionError):
+                        raise _transport_error(self.service, exc) from exc
             return _interpret_response(self.service, response, shape, not_found)
         except UpstreamAPIError as error:
             self._log_failure(error, method, session.token_url if error.service == SERVICE_OAUTH else url)

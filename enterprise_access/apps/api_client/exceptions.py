@@ -43,12 +43,15 @@ class UpstreamAPIError(Exception):
         payload: the parsed JSON body, the raw text (truncated), or ``None``.
     """
 
-    def __init__(self, *, service, status=None, code=None, message="", payload=None):
+    def __init__(self, *, service, status=None, code=None, message="", payload=None, request_sent=True):
         self.service = service
         self.status = status
         self.code = code
         self.message = message
         self.payload = payload
+        # False only when the request certainly never reached the upstream (no connection, no token): then a
+        # write cannot have happened. Any answer, and any failure after the request left, leaves it True.
+        self.request_sent = request_sent
         super().__init__(self._summary())
 
     def _summary(self):

@@ -203,6 +203,8 @@ def test_real_connection_refused(rsps, settings, closed_port):
     with pytest.raises(UpstreamUnavailableError) as raised:
         api_client.get_subsidy_client().retrieve_subsidy(SUBSIDY_UUID)
     assert (raised.value.service, raised.value.code) == ("subsidy", "connection_error")
+    # Nothing reached the upstream: the spend guard may call a create that failed this way a definite "no".
+    assert raised.value.request_sent is False
 
 
 def test_real_read_timeout(rsps, settings):
@@ -216,6 +218,8 @@ def test_real_read_timeout(rsps, settings):
         with pytest.raises(UpstreamUnavailableError) as raised:
             api_client.get_lms_client().get_enterprise_user(CUSTOMER_UUID, LMS_USER_ID)
     assert (raised.value.service, raised.value.code) == ("lms", "timeout")
+    # The request left: the upstream may have acted on it.
+    assert raised.value.request_sent is True
 
 
 def test_real_token_endpoint_refused(settings, closed_port):
@@ -223,3 +227,4 @@ def test_real_token_endpoint_refused(settings, closed_port):
     with pytest.raises(UpstreamUnavailableError) as raised:
         api_client.get_catalog_client().contains_content_items(CATALOG_UUID, [RUN_KEY])
     assert (raised.value.service, raised.value.code) == ("oauth", "connection_error")
+    assert raised.value.request_sent is False  # no token, so the API call itself never left
