@@ -98,18 +98,24 @@ CATALOG_CONTAINS_CACHE_TIMEOUT = 300
 ENTERPRISE_USER_RECORD_CACHE_TIMEOUT = 300
 ENTERPRISE_CUSTOMER_CACHE_TIMEOUT = 300
 
+# Pooled keep-alive connections per upstream, per process: size it to the worker's thread count.
+UPSTREAM_POOL_MAXSIZE = 64
+# How often a read (GET) that lost its connection is asked again. Writes are never retried by the client.
+UPSTREAM_READ_RETRIES = 2
+
 # ---------------------------------------------------------------------------------------------
-# The policy lock: held while a redemption checks and spends a policy's funds.
+# The spend guard (docs/decisions/0010-durable-spend-reservations.rst).
 # ---------------------------------------------------------------------------------------------
-POLICY_LOCK_CACHE_ALIAS = "default"
-# How long the lock lives if its holder dies without releasing it.
-POLICY_LOCK_TIMEOUT_SECONDS = 60
-# How long a redemption waits for a busy policy before answering 429.
-POLICY_LOCK_WAIT_SECONDS = 5.0
-POLICY_LOCK_POLL_SECONDS = 0.02
-# How often, and how long, to retry the subsidy service's own 429 (ledger lock busy).
-SUBSIDY_BUSY_RETRIES = 4
+# How often the subsidy create is tried again with the same idempotency key when the ledger is busy (429) or the
+# answer was lost (timeout, dropped connection, 5xx); waits grow from SUBSIDY_BUSY_BACKOFF_SECONDS, with jitter.
+SUBSIDY_CREATE_RETRIES = 4
 SUBSIDY_BUSY_BACKOFF_SECONDS = 0.1
+# A run starts no create try later than this after it began sending.
+RUN_SEND_DEADLINE_SECONDS = 60
+# A reservation whose run is still "sent" this long after it was made is presumed abandoned (its process died):
+# reconciliation, or the learner's next redemption, may then settle it from the ledger. Must stay well above
+# RUN_SEND_DEADLINE_SECONDS plus the upstream's own request time limit.
+RECONCILE_TAKEOVER_SECONDS = 300
 RETRY_AFTER_SECONDS = 2
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +206,29 @@ DATABASE_ROUTERS = ["enterprise_access.db_routers.IndependentWritesRouter"]
 
 
 def with_independent_alias(databases):
-    """Add the ``independent`` alias: the same database as ``default`` on a connection of its own."""
+    """
+    Add the ``independent`` alias: the same database as ``default`` on a connection of its own.
+
+    On SQLite its transactions begin IMMEDIATE: they take the write lock first, so a read-then-write transaction
+    (the spend reservation, settling it) waits its turn instead of failing when another connection wrote in between.
+    Only this connection does so: a caller's own transaction on ``default`` must not hold the lock it waits for.
+    """
     independent = dict(databases["default"])
     independent["TEST"] = {**independent.get("TEST", {}), "MIRROR": "default"}
+    if independent["ENGINE"] == "django.db.backends.sqlite3":
+        independent["OPTIONS"] = {**independent.get("OPTIONS", {}), "transaction_mode": "IMMEDIATE"}
     return {**databases, "independent": independent}
+
+
+def redis_cache(url):
+    """
+    The Redis cache of the production settings. Redis holds caches only (stable upstream reads, the OAuth token):
+    nothing's correctness rests on it (the spend guard lives in the database, decision 0010). So a Redis outage is
+    a cache miss, logged, never an error, and a Redis that stops answering costs a quarter of a second per cache
+    call, not seconds.
+    """
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, "IGNORE_EXCEPTIONS": True},
+    }

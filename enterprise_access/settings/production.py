@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F401,F403
-from .base import JWT_AUTH, with_independent_alias
+from .base import JWT_AUTH, redis_cache, with_independent_alias
 
 
 def require_env(name):
@@ -39,13 +39,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"connect_timeout": 5})
 DATABASES = with_independent_alias(DATABASES)
 
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": require_env("REDIS_URL"),
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
-    }
-}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+CACHES = {"default": redis_cache(require_env("REDIS_URL"))}
 
 ENTERPRISE_SUBSIDY_URL = require_env("ENTERPRISE_SUBSIDY_URL")
 ENTERPRISE_CATALOG_URL = require_env("ENTERPRISE_CATALOG_URL")
@@ -55,8 +50,10 @@ BACKEND_SERVICE_EDX_OAUTH2_KEY = require_env("BACKEND_SERVICE_EDX_OAUTH2_KEY")
 BACKEND_SERVICE_EDX_OAUTH2_SECRET = require_env("BACKEND_SERVICE_EDX_OAUTH2_SECRET")
 
 # Tunables with safe defaults in base.py; set them here only to change them.
-for _name, _cast in (("POLICY_LOCK_WAIT_SECONDS", float), ("POLICY_LOCK_TIMEOUT_SECONDS", int),
-                     ("UPSTREAM_CONNECT_TIMEOUT", float), ("UPSTREAM_READ_TIMEOUT", float),
+for _name, _cast in (("UPSTREAM_CONNECT_TIMEOUT", float), ("UPSTREAM_READ_TIMEOUT", float),
+                     ("UPSTREAM_POOL_MAXSIZE", int), ("UPSTREAM_READ_RETRIES", int),
+                     ("SUBSIDY_CREATE_RETRIES", int), ("SUBSIDY_BUSY_BACKOFF_SECONDS", float),
+                     ("RUN_SEND_DEADLINE_SECONDS", float), ("RECONCILE_TAKEOVER_SECONDS", float),
                      ("RETRY_AFTER_SECONDS", int)):
     if os.environ.get(_name):
         try:

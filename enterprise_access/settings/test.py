@@ -38,20 +38,14 @@ else:
 DATABASES = with_independent_alias(DATABASES)
 
 if os.environ.get("REDIS_URL"):
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
-            "KEY_PREFIX": f"ea-test-{os.getpid()}",
-        }
-    }
+    CACHES = {"default": {**redis_cache(os.environ["REDIS_URL"]), "KEY_PREFIX": f"ea-test-{os.getpid()}"}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Keep failure paths fast in tests.
 UPSTREAM_CONNECT_TIMEOUT = 1.0
 UPSTREAM_READ_TIMEOUT = 2.0
-POLICY_LOCK_WAIT_SECONDS = 1.0
+SUBSIDY_CREATE_RETRIES = 2
 SUBSIDY_BUSY_BACKOFF_SECONDS = 0.01
 
 # JWT: the dev-only RSA key pair (settings/dev_jwt_keys.py), never used by production.
