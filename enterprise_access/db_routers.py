@@ -5,17 +5,19 @@ Two kinds of rows must never be rolled back with the caller's transaction, nor s
 processes until the caller commits:
 
 - redemption-attempt audit rows (an audit log that a rollback could erase is no audit log);
-- the policy lock's rows when the lock lives in the Django database cache (the embedded default):
-  a lock row hidden inside an open transaction locks nothing.
+- spend reservations, whose transaction locks the policy's row: it must commit on its own and never hold that
+  lock for the length of a caller's transaction (see subsidy_access_policy/reservations.py);
+- the Django database cache's rows on the embedded default, so that cached values are shared at once.
 
 ``INDEPENDENT_DB_ALIAS`` is configured in every settings module as a copy of ``default`` (same database,
 separate connection, autocommit). Migrations run only through ``default``.
 """
-INDEPENDENT_DB_ALIAS = "independent"
+from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS  # noqa: F401 (re-exported)
 
 # app_label.model_name (lower case) of the models whose rows live on the independent connection.
 INDEPENDENT_MODELS = {
     "subsidy_access_policy.redemptionattempt",
+    "subsidy_access_policy.spendreservation",
     "django_cache.cacheentry",  # the fake model DatabaseCache routes through
 }
 

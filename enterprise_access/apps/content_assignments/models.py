@@ -74,7 +74,9 @@ class LearnerContentAssignment(models.Model):
     created = models.DateTimeField(auto_now_add=True, help_text="When this row was created.")
     modified = models.DateTimeField(auto_now=True, help_text="When this row was last changed.")
 
-    history = HistoricalRecords()
+    # use_base_model_db: an assignment accepted by the spend guard is saved on the independent connection; its
+    # history row must go through the same one.
+    history = HistoricalRecords(use_base_model_db=True)
 
     class Meta:
         constraints = [

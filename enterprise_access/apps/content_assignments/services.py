@@ -76,10 +76,10 @@ def allocate(
     raise AssignmentError("Could not allocate the assignment: another change to it was in progress. Try again.")
 
 
-def mark_accepted(assignment: LearnerContentAssignment, *, transaction_uuid) -> LearnerContentAssignment:
-    """Record that the learner redeemed the assignment through ``transaction_uuid``."""
+def mark_accepted(assignment: LearnerContentAssignment, *, transaction_uuid, using=None) -> LearnerContentAssignment:
+    """Record that the learner redeemed the assignment through ``transaction_uuid`` (on the ``using`` connection)."""
     assignment.state = AssignmentState.ACCEPTED
     assignment.transaction_uuid = transaction_uuid
     assignment.accepted_at = timezone.now()
-    assignment.save(update_fields=["state", "transaction_uuid", "accepted_at", "modified"])
+    assignment.save(update_fields=["state", "transaction_uuid", "accepted_at", "modified"], using=using)
     return assignment

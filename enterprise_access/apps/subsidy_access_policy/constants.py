@@ -38,11 +38,14 @@ class AttemptOutcome(TextChoices):
     REDEEMED = "redeemed", "Redeemed: the subsidy service committed a transaction"
     NOT_REDEEMABLE = "not_redeemable", "Not redeemable: can_redeem said no (see reason)"
     SUBSIDY_REFUSED = "subsidy_refused", "Subsidy refused: the subsidy service declined the transaction (see error)"
-    POLICY_BUSY = "policy_busy", "Policy busy: the policy or ledger lock stayed taken"
+    POLICY_BUSY = "policy_busy", "Busy: the subsidy ledger stayed locked, or the same redemption was already running"
     UPSTREAM_UNAVAILABLE = (
         "upstream_unavailable", "Upstream unavailable: an upstream service, the cache or the database failed"
     )
     UNEXPECTED_ERROR = "unexpected_error", "Unexpected error inside the workflow (see error and logs)"
+    UNCERTAIN = (
+        "uncertain", "Uncertain: the subsidy service may have written a transaction; reconciliation settles it"
+    )
 
 
 # Why a redemption is not allowed. The order of checks is the contract sheet's, section 5.3.
@@ -63,8 +66,9 @@ REASON_LEARNER_ASSIGNMENT_CANCELLED = "learner_assignment_cancelled"
 REASON_LEARNER_ASSIGNMENT_EXPIRED = "learner_assignment_expired"
 REASON_LEARNER_ASSIGNMENT_FAILED = "learner_assignment_failed"
 REASON_LEARNER_ASSIGNMENT_REVERSED = "learner_assignment_reversed"
-# Forced redemption only: the subsidy service needs learner data this tool cannot supply.
-REASON_EXEC_ED_NOT_SUPPORTED = "exec_ed_content_not_supported"
+# Forced redemption only.
+REASON_EXEC_ED_DETAILS_MISSING = "exec_ed_learner_details_missing"
+REASON_ASSIGNMENT_PRICE_INVALID = "assignment_price_invalid"
 
 # What the learner portal shows for each reason. "{contact}" is filled with the admin contact line.
 REASON_USER_MESSAGES = {
@@ -89,9 +93,12 @@ REASON_USER_MESSAGES = {
     REASON_LEARNER_ASSIGNMENT_EXPIRED: "Your assignment of this course expired before you enrolled. {contact}",
     REASON_LEARNER_ASSIGNMENT_FAILED: "Something went wrong with your assignment of this course. {contact}",
     REASON_LEARNER_ASSIGNMENT_REVERSED: "Your enrollment through this assignment was refunded. {contact}",
-    REASON_EXEC_ED_NOT_SUPPORTED: (
-        "Executive education content needs learner details that forced redemption cannot supply; "
-        "redeem it through the learner portal instead."
+    REASON_EXEC_ED_DETAILS_MISSING: (
+        "Executive education content needs the learner's details (first and last name, email, date of birth "
+        "and when they accepted the terms) before it can be redeemed."
+    ),
+    REASON_ASSIGNMENT_PRICE_INVALID: (
+        "The assignment's price must be more than zero and within 20% of the course's catalog price."
     ),
 }
 ALL_REASONS = tuple(REASON_USER_MESSAGES)
@@ -105,4 +112,16 @@ SPENT_TRANSACTION_STATES = (TRANSACTION_STATE_COMMITTED, TRANSACTION_STATE_PENDI
 
 # Keys of the redeem payload's metadata.
 METADATA_ALLOW_LATE_ENROLLMENT = "allow_late_enrollment"
+METADATA_FALLBACK_EXTERNAL_REFERENCE = "fallback_external_fulfillment_reference_id"
+# Keys that steer the subsidy service rather than describe the learner: only this service sets them (the policy's
+# late-redemption window, forced redemption). A caller that sends one is refused with a 400.
+CONTROL_METADATA_KEYS = (METADATA_ALLOW_LATE_ENROLLMENT, METADATA_FALLBACK_EXTERNAL_REFERENCE)
+# The learner's details exec-ed fulfillment requires (contract 5.5); they pass through, and are masked on the
+# attempt row. geag_data_share_consent is required only by customers that ask for data-sharing consent.
+EXEC_ED_METADATA_PREFIX = "geag_"
+EXEC_ED_REQUIRED_METADATA = (
+    "geag_first_name", "geag_last_name", "geag_email", "geag_date_of_birth", "geag_terms_accepted_at",
+)
 EXEC_ED_SOURCE = "2u"
+# The subsidy accepts a requested price within this range of the catalog price (contract 2.5, step 5).
+REQUESTED_PRICE_RANGE = (0.8, 1.2)

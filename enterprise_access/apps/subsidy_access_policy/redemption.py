@@ -1,16 +1,23 @@
 """
 THE redemption workflow. Every redemption, from the learner portal or from staff in admin, runs here:
 
-    open RedemptionAttempt -> eligibility -> policy.lock() [spend limits -> policy.redeem()] -> finish attempt
+    open RedemptionAttempt
+    (forced, assigned policy) allocate the learner's assignment
+    eligibility: policy state, learner, catalog, content, deadline, subsidy can_redeem        (no lock held)
+    settle the learner's own open reservations for this content that the ledger now answers
+    read the ledger's spend                                                                   (no lock held)
+    reserve: one short DB transaction locking and re-reading the policy row                   (no network inside)
+    subsidy create, same idempotency key on every try                                         (no lock of ours held)
+    settle the reservation: committed, released, or uncertain (then reconciliation finishes it)
+    finish RedemptionAttempt
 
-(eligibility and the spend limits together are ``policy.can_redeem()``; only the part that reads what other
-redemptions spent runs under the lock.)
-
-so the audit record, the lock and the mapping of failures to outcomes exist once. Callers turn the
-``RedemptionResult`` into their own answer (an HTTP status, an admin message). The attempt row is an
-audit log: nothing here reads it back.
+A caller describes what it asks with one ``RedemptionRequest``: the source, the acting user, the forced record,
+and whether the enrollment deadline is waived (decided once, when the request is made). The attempt row is an
+audit log: the workflow writes it and never reads it back. The spend guard lives in ``reservations``; see
+docs/decisions/0010-durable-spend-reservations.rst.
 """
 import logging
+import random
 import time
 import traceback as traceback_module
 from dataclasses import dataclass, field
@@ -21,27 +28,99 @@ from django.db import connections, router
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from enterprise_access.apps.api_client import get_lms_client, get_subsidy_client
 from enterprise_access.apps.api_client.exceptions import (
     UpstreamAPIError,
     UpstreamBusyError,
     UpstreamRequestError,
     UpstreamUnavailableError,
 )
-
+from enterprise_access.apps.content_assignments.services import AssignmentError, allocate
 from enterprise_access.apps.core.outages import infrastructure_outage
 
 from . import constants as c
-from .locks import PolicyLockBusy
-from .models import AttemptOutcome, CanRedeemResult, RedemptionAttempt, SubsidyAccessPolicy, is_reversed
+from . import reservations
+from .models import (
+    AssignedLearnerCreditAccessPolicy,
+    AttemptOutcome,
+    AttemptSource,
+    RedemptionAttempt,
+    ReservationState,
+    SubsidyAccessPolicy,
+    idempotency_key,
+    is_reversed,
+)
 
 logger = logging.getLogger(__name__)
 
+# Local error codes (the attempt's and the forced record's error_code when no upstream gave one).
+CODE_REDEMPTION_IN_PROGRESS = "redemption_in_progress"
+CODE_TRANSACTION_NOT_COMMITTED = "transaction_not_committed"
+CODE_RESERVATION_RELEASED = "reservation_released"
+CODE_LEARNER_EMAIL_NOT_FOUND = "learner_email_not_found"
+CODE_ASSIGNMENT_ERROR = "assignment_error"
+CODE_UNEXPECTED_ERROR = "unexpected_error"
+MASKED = "***"
 
 
 class AttemptRecordStats:
     """Counts audit writes that failed (the redemption went on without its record). Read by health checks."""
 
     failures = 0
+
+
+@dataclass(frozen=True)
+class RedemptionRequest:
+    """
+    What a caller asks the workflow to do. Build it with ``for_learner`` or ``for_forced_redemption``: they decide,
+    once, whether the enrollment deadline is waived and the subsidy asked for a late enrollment.
+    """
+
+    policy: SubsidyAccessPolicy
+    lms_user_id: int
+    content_key: str
+    source: str
+    late_enrollment: bool
+    metadata: dict = field(default_factory=dict)
+    control_metadata: dict = field(default_factory=dict)
+    acting_user: object = None
+    request_id: str = ""
+    forced_redemption: object = None
+    subsidy_request_uuid: object = None
+
+    def __post_init__(self):
+        steering = sorted(set(self.metadata) & set(c.CONTROL_METADATA_KEYS))
+        if steering:
+            raise ValueError(f"Only the service sets the metadata key(s) {', '.join(steering)}.")
+
+    @classmethod
+    def for_learner(cls, *, policy, lms_user_id, content_key, metadata=None, acting_user=None, request_id="",
+                    source=AttemptSource.LEARNER_REDEEM_API, subsidy_request_uuid=None):
+        """A learner's own redemption (or an operator's on their behalf): late only while the policy's window is open."""
+        return cls(policy=policy, lms_user_id=lms_user_id, content_key=content_key, source=source,
+                   late_enrollment=policy.late_redemption_allowed_now(), metadata=dict(metadata or {}),
+                   acting_user=acting_user, request_id=request_id, subsidy_request_uuid=subsidy_request_uuid)
+
+    @classmethod
+    def for_forced_redemption(cls, *, record, acting_user=None, metadata=None, fallback_reference_id=None):
+        """Staff forcing ``record``: always a late enrollment; ``metadata`` carries exec-ed learner details."""
+        control = {c.METADATA_FALLBACK_EXTERNAL_REFERENCE: fallback_reference_id} if fallback_reference_id else {}
+        return cls(policy=record.subsidy_access_policy, lms_user_id=record.lms_user_id,
+                   content_key=record.course_run_key, source=AttemptSource.FORCED_REDEMPTION, late_enrollment=True,
+                   metadata=dict(metadata or {}), control_metadata=control, acting_user=acting_user,
+                   forced_redemption=record)
+
+    @property
+    def subsidy_metadata(self) -> dict:
+        """The metadata the create carries: the caller's, plus the keys only the service sets."""
+        sent = {**self.metadata, **self.control_metadata}
+        if self.late_enrollment:
+            sent[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
+        return sent
+
+    @property
+    def acting_user_or_none(self):
+        return self.acting_user if getattr(self.acting_user, "pk", None) else None
 
 
 @dataclass
@@ -52,6 +131,7 @@ class RedemptionResult:
     transaction: dict | None = None
     reason: str | None = None
     error: UpstreamAPIError | None = None
+    code: str = ""
     error_message: str = ""
     already_redeemed: bool = False
     existing_transactions: list = field(default_factory=list)
@@ -61,6 +141,18 @@ class RedemptionResult:
     @property
     def succeeded(self) -> bool:
         return self.outcome == AttemptOutcome.REDEEMED
+
+    @property
+    def error_code(self) -> str:
+        """The upstream's code, else the local one."""
+        return (self.error.code if self.error is not None and self.error.code else self.code) or ""
+
+
+def mask_metadata(metadata: dict | None) -> dict | None:
+    """Keys as sent; values masked except the keys the service itself sets (they describe no learner)."""
+    if not metadata:
+        return None
+    return {key: (value if key in c.CONTROL_METADATA_KEYS else MASKED) for key, value in metadata.items()}
 
 
 def _newest_history_row(policy) -> RawSQL:
@@ -83,24 +175,32 @@ class AttemptRecorder:
     """
     Opens and finishes one RedemptionAttempt row; a failure to write is logged and counted, never raised.
 
-    Used by the workflow, and by forced redemption for a run that stops before reaching the workflow.
+    Write only: nothing reads ``fields`` to decide anything.
     """
 
-    def __init__(self, **fields):
+    def __init__(self, request: RedemptionRequest):
         self.row = None
         self.uuid = uuid4()
         self.fields = {}
+        policy = request.policy
         try:
-            policy = fields["policy"]
             self.row = RedemptionAttempt.objects.create(
                 uuid=self.uuid,
                 policy_uuid=policy.uuid,
                 enterprise_customer_uuid=policy.enterprise_customer_uuid,
+                policy=policy,
+                lms_user_id=request.lms_user_id,
+                content_key=request.content_key,
+                source=request.source,
+                acting_user=request.acting_user_or_none,
+                request_id=(request.request_id or "")[:64],
+                forced_redemption=request.forced_redemption,
+                subsidy_request_uuid=request.subsidy_request_uuid,
+                request_metadata=mask_metadata(request.subsidy_metadata),
                 started_at=timezone.now(),
                 outcome=AttemptOutcome.IN_PROGRESS,
                 # The history row in force now, looked up inside the INSERT itself (no extra round trip).
                 policy_history_id=_newest_history_row(policy),
-                **fields,
             )
         except Exception:  # pylint: disable=broad-except
             self._count_failure("open")
@@ -108,9 +208,26 @@ class AttemptRecorder:
     def note(self, **fields):
         self.fields.update(fields)
 
-    def finish(self, **fields):
-        self.fields.update(fields)
-        self.fields["finished_at"] = timezone.now()
+    def finish(self, result: RedemptionResult):
+        tx = result.transaction or {}
+        if result.error is not None:
+            self.fields.update(attempt_error_fields(result.error))
+        elif result.code or result.error_message:
+            self.fields.update(error_code=result.code[:64], error_message=result.error_message[:5000])
+        self.fields.update(
+            outcome=result.outcome,
+            reason=(result.reason or "")[:64],
+            already_redeemed=result.already_redeemed,
+            transaction_uuid=tx.get("uuid"),
+            transaction_state=tx.get("state") or "",
+            fulfillment_identifier=tx.get("fulfillment_identifier") or "",
+            external_references=tx.get("external_reference") if tx else None,
+            finished_at=timezone.now(),
+        )
+        if tx.get("quantity") is not None:
+            self.fields["content_price"] = -int(tx["quantity"])
+        if result.outcome == AttemptOutcome.NOT_REDEEMABLE:
+            self.fields["can_redeem"] = False
         if self.row is None:
             return
         try:
@@ -140,151 +257,293 @@ def attempt_error_fields(error: UpstreamAPIError) -> dict:
     }
 
 
-def _create_with_retry(policy, lms_user_id, content_key, existing, metadata, assignment):
-    """The subsidy create call; its 429 (ledger lock busy) is retried with backoff, which the idempotency key makes safe."""
-    attempts = max(1, settings.SUBSIDY_BUSY_RETRIES + 1)
-    for attempt in range(attempts):
-        try:
-            return policy.redeem(lms_user_id, content_key, existing, metadata, assignment=assignment)
-        except UpstreamBusyError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(settings.SUBSIDY_BUSY_BACKOFF_SECONDS * (2 ** attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _note_decision(recorder, decision, can_redeem_ms):
-    recorder.note(can_redeem_ms=can_redeem_ms, can_redeem=decision.redeemable, reason=decision.reason or "",
-                  content_price=decision.content_price, assignment=decision.assignment)
-
-
 def _own_committed_transaction(policy, existing):
     for tx in existing:
-        if (tx.get("state") == c.TRANSACTION_STATE_COMMITTED and not is_reversed(tx)
-                and str(tx.get("subsidy_access_policy_uuid")) == str(policy.uuid)):
+        if reservations.is_spent(tx) and str(tx.get("subsidy_access_policy_uuid")) == str(policy.uuid):
             return tx
     return None
 
 
-def redeem_policy(
-    *,
-    policy: SubsidyAccessPolicy,
-    lms_user_id: int,
-    content_key: str,
-    metadata: dict | None = None,
-    source: str,
-    acting_user=None,
-    request_id: str = "",
-    forced_redemption=None,
-    subsidy_request_uuid=None,
-    skip_enrollment_deadline_check: bool = False,
-    refuse_exec_ed: bool = False,
-    lock_wait_seconds: float | None = None,
-) -> RedemptionResult:
-    """
-    Run one redemption of ``content_key`` for ``lms_user_id`` under ``policy`` and record it.
+# ----- the steps ---------------------------------------------------------------------------------------------
 
-    Never raises: a refusal, a busy policy, an upstream error, an outage, even a bug inside the workflow all
-    come back as a ``RedemptionResult`` whose ``outcome`` says which (a bug as ``unexpected_error``, logged with
-    its traceback), and the attempt row is finished on every path.
-    """
-    metadata = dict(metadata or {})
-    if skip_enrollment_deadline_check:
-        metadata[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
-    elif policy.late_redemption_allowed_now():
-        metadata[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
+class _Stop(Exception):
+    """A step decided the run's result; ``run_redemption`` records it."""
 
-    recorder = AttemptRecorder(
-        policy=policy,
-        lms_user_id=lms_user_id,
-        content_key=content_key,
-        source=source,
-        acting_user=acting_user if getattr(acting_user, "pk", None) else None,
-        request_id=(request_id or "")[:64],
-        forced_redemption=forced_redemption,
-        subsidy_request_uuid=subsidy_request_uuid,
-        request_metadata=metadata or None,
-    )
-    result = RedemptionResult(outcome=AttemptOutcome.UNEXPECTED_ERROR, attempt_uuid=recorder.uuid if recorder.row else None)
+    def __init__(self, result: RedemptionResult):
+        super().__init__(result.outcome)
+        self.result = result
+
+
+def _not_redeemable(reason, *, code="", message="", existing=()) -> _Stop:
+    return _Stop(RedemptionResult(outcome=AttemptOutcome.NOT_REDEEMABLE, reason=reason, code=code,
+                                  error_message=message, existing_transactions=list(existing)))
+
+
+def _allocate_for_forced(request: RedemptionRequest):
+    """Forced redemption under an assigned policy: allocate the run to the learner at the record's price first."""
+    policy, record = request.policy, request.forced_redemption
+    price = record.content_price_cents
+    metadata = policy.content_metadata(request.content_key) or {}
+    catalog_price = int(metadata.get("content_price") or 0)
+    low, high = c.REQUESTED_PRICE_RANGE
+    if not price or price <= 0 or (catalog_price and not low * catalog_price <= price <= high * catalog_price):
+        raise _not_redeemable(c.REASON_ASSIGNMENT_PRICE_INVALID, code=CODE_ASSIGNMENT_ERROR, message=(
+            f"The assignment price {price} cents must be more than zero and between {int(low * catalog_price)} and "
+            f"{int(high * catalog_price)} cents (the catalog price is {catalog_price})."))
+    email = get_lms_client().get_learner_email(policy.enterprise_customer_uuid, request.lms_user_id)
+    if not email:
+        raise _not_redeemable(c.REASON_LEARNER_NOT_IN_ENTERPRISE, code=CODE_LEARNER_EMAIL_NOT_FOUND, message=(
+            f"The LMS has no learner {request.lms_user_id} linked to enterprise {policy.enterprise_customer_uuid}, "
+            "so no assignment could be made for them."))
     try:
-        # Eligibility does not depend on what other redemptions spend: check it before taking the lock, so
-        # refusals never wait for the lock and the lock is held only for the spend checks and the create.
-        started = time.monotonic()
-        decision = policy.check_eligibility(
-            lms_user_id, content_key, skip_enrollment_deadline_check=skip_enrollment_deadline_check,
+        allocate(assignment_configuration=policy.assignment_configuration, learner_email=email,
+                 content_key=request.content_key, content_price_cents=price, lms_user_id=request.lms_user_id,
+                 content_title=metadata.get("content_title"))
+    except AssignmentError as exc:
+        raise _not_redeemable(None, code=CODE_ASSIGNMENT_ERROR, message=f"The assignment could not be made: {exc}")
+
+
+def _missing_exec_ed_details(request, decision) -> list:
+    if request.source != AttemptSource.FORCED_REDEMPTION:
+        return []  # the learner portal collects them; the subsidy service judges what it receives
+    if (decision.content_metadata or {}).get("source") != c.EXEC_ED_SOURCE:
+        return []
+    return [key for key in c.EXEC_ED_REQUIRED_METADATA if not request.metadata.get(key)]
+
+
+def _owner_gone(now):
+    takeover = settings.RECONCILE_TAKEOVER_SECONDS
+
+    def gone(reservation):
+        if reservation.state == ReservationState.UNCERTAIN:
+            return True
+        return (now - reservation.created).total_seconds() >= takeover
+
+    return gone
+
+
+def _reserve(request, decision, key, recorder):
+    """Read the ledger, then reserve; a conflict with a run that ended uncertain on this very key is adopted."""
+    policy = request.policy
+    for _ in range(2):
+        snapshot = reservations.read_spend(policy, request.lms_user_id, per_learner=policy.has_learner_limits)
+        outcome = reservations.reserve(
+            policy=policy, snapshot=snapshot, lms_user_id=request.lms_user_id, content_key=request.content_key,
+            amount_cents=decision.content_price, idempotency_key=key,
+            requested_price_cents=decision.requested_price_cents, late_enrollment=request.late_enrollment,
+            assignment=decision.assignment, forced_redemption=request.forced_redemption,
+            attempt_uuid=recorder.uuid if recorder.row else None,
         )
-        checking_ms = _ms_since(started)
-        if decision.redeemable and refuse_exec_ed \
-                and (decision.content_metadata or {}).get("source") == c.EXEC_ED_SOURCE:
-            decision = CanRedeemResult(False, c.REASON_EXEC_ED_NOT_SUPPORTED, decision.existing_transactions,
-                                       content_price=decision.content_price, assignment=decision.assignment)
-        result.existing_transactions = decision.existing_transactions
-        if decision.redeemable:
-            with policy.lock(wait_seconds=lock_wait_seconds):
-                started = time.monotonic()
-                decision = policy.check_limits(decision, lms_user_id)
-                _note_decision(recorder, decision, checking_ms + _ms_since(started))
-                if decision.redeemable:
-                    started = time.monotonic()
-                    try:
-                        transaction = _create_with_retry(policy, lms_user_id, content_key,
-                                                         decision.existing_transactions, metadata, decision.assignment)
-                    finally:
-                        recorder.note(subsidy_call_ms=_ms_since(started))
-                    policy.after_redeem(transaction, assignment=decision.assignment)
-                    result.outcome, result.transaction = AttemptOutcome.REDEEMED, transaction
-        else:
-            _note_decision(recorder, decision, checking_ms)
-        if not decision.redeemable:
-            existing_own = (_own_committed_transaction(policy, decision.existing_transactions)
-                            if decision.reason == c.REASON_LEARNER_ALREADY_REDEEMED else None)
-            if existing_own is not None:
-                # A repeat of a redemption that already went through: answer with it, never write a second.
-                policy.after_redeem(existing_own, assignment=decision.assignment)
-                result.outcome, result.transaction, result.already_redeemed = (
-                    AttemptOutcome.REDEEMED, existing_own, True)
-            else:
-                result.outcome, result.reason = AttemptOutcome.NOT_REDEEMABLE, decision.reason
-    except PolicyLockBusy as exc:
-        result.outcome, result.error_message = AttemptOutcome.POLICY_BUSY, str(exc)
-        recorder.note(error_code="policy_lock_busy", error_message=str(exc))
+        if outcome.reservation is not None:
+            return outcome.reservation
+        if outcome.committed is not None:
+            tx = get_subsidy_client().retrieve_transaction(outcome.committed.transaction_uuid)
+            raise _Stop(RedemptionResult(outcome=AttemptOutcome.REDEEMED, transaction=tx, already_redeemed=True,
+                                         existing_transactions=decision.existing_transactions))
+        if outcome.reason == reservations.RETRY:
+            continue
+        if outcome.reason:
+            raise _not_redeemable(outcome.reason, existing=decision.existing_transactions)
+        conflict = outcome.conflict
+        if conflict.idempotency_key == key and conflict.state == ReservationState.UNCERTAIN:
+            # The learner asks again for the redemption whose answer a previous run lost: send the same key.
+            return conflict
+        if _owner_gone(reservations.database_now(policy.uuid))(conflict):
+            from .reconciliation import reconcile_reservation  # noqa: reconciliation builds on this module
+
+            reconcile_reservation(conflict)
+            continue
+        break
+    raise _Stop(RedemptionResult(
+        outcome=AttemptOutcome.POLICY_BUSY, code=CODE_REDEMPTION_IN_PROGRESS,
+        error_message="Another redemption of this content for this learner on this subsidy is still running.",
+        existing_transactions=decision.existing_transactions))
+
+
+@dataclass
+class _CreateAnswer:
+    transaction: dict | None = None
+    error: UpstreamAPIError | None = None
+    uncertain: bool = False  # some try may have been processed without us learning its answer
+    released_elsewhere: bool = False
+
+
+def _send_create(request, reservation, key) -> _CreateAnswer:
+    """
+    The subsidy create, retried with the same idempotency key while retrying is safe and useful: a busy ledger
+    (429), and answers lost in transit (timeout, dropped connection, 5xx), which the key makes harmless to repeat.
+    No new try starts after ``RUN_SEND_DEADLINE_SECONDS``: reconciliation relies on that to take a reservation over.
+    """
+    policy = request.policy
+    deadline = time.monotonic() + settings.RUN_SEND_DEADLINE_SECONDS
+    answer = _CreateAnswer()
+    for attempt in range(max(1, settings.SUBSIDY_CREATE_RETRIES + 1)):
+        if not reservations.mark_sent(reservation):
+            answer.released_elsewhere = True
+            return answer
+        try:
+            answer.transaction = policy.create_transaction(
+                lms_user_id=request.lms_user_id, content_key=request.content_key, idempotency_key=key,
+                metadata=request.subsidy_metadata, requested_price_cents=reservation.requested_price_cents)
+            answer.error = None
+            return answer
+        except UpstreamBusyError as exc:
+            answer.error = exc  # the ledger lock was busy: this try wrote nothing
+        except UpstreamUnavailableError as exc:
+            answer.error = exc
+            answer.uncertain = answer.uncertain or exc.request_sent
+        except UpstreamRequestError as exc:
+            answer.error = exc  # a refusal: nothing more to learn by asking again
+            return answer
+        pause = settings.SUBSIDY_BUSY_BACKOFF_SECONDS * (2 ** attempt) * (0.5 + random.random())
+        if time.monotonic() + pause >= deadline:
+            break
+        time.sleep(pause)
+    return answer
+
+
+def _settle(reservation, state, *, tx=None, note=""):
+    """Settle, never letting a local write failure turn a committed redemption into an error for the caller."""
+    try:
+        reservations.settle(reservation, state=state, transaction_uuid=(tx or {}).get("uuid"), note=note)
+    except Exception:  # pylint: disable=broad-except
+        logger.exception("Could not settle reservation %s as %s; reconcile_redemptions will.",
+                         reservation.idempotency_key, state)
+
+
+def _conclude(request, reservation, key, answer: _CreateAnswer, existing) -> RedemptionResult:
+    """Turn the create's answer into the run's result, and settle the reservation to match."""
+    policy = request.policy
+    tx = answer.transaction
+    if answer.released_elsewhere:
+        return RedemptionResult(outcome=AttemptOutcome.UPSTREAM_UNAVAILABLE, code=CODE_RESERVATION_RELEASED,
+                                error_message="Reconciliation released this redemption's reservation before its "
+                                              "create was sent; nothing was charged.")
+    if tx is not None:
+        state = reservations.state_for_transaction(tx)
+        ours = tx.get("idempotency_key") == key
+        if state == ReservationState.COMMITTED and not ours:
+            # The subsidy answered with the learner's existing redemption of this content: nothing new was charged.
+            _settle(reservation, ReservationState.RELEASED, note=f"The ledger already held {tx.get('uuid')}.")
+            if str(tx.get("subsidy_access_policy_uuid")) == str(policy.uuid) and reservations.is_spent(tx):
+                return RedemptionResult(outcome=AttemptOutcome.REDEEMED, transaction=tx, already_redeemed=True)
+            return RedemptionResult(outcome=AttemptOutcome.NOT_REDEEMABLE, reason=c.REASON_LEARNER_ALREADY_REDEEMED,
+                                    existing_transactions=existing + [tx])
+        if state == ReservationState.COMMITTED and not is_reversed(tx):
+            _settle(reservation, state, tx=tx, note="Committed by the subsidy service.")
+            return RedemptionResult(outcome=AttemptOutcome.REDEEMED, transaction=tx)
+        not_committed = (f"The subsidy service answered with transaction {tx.get('uuid')} in state "
+                         f"{tx.get('state')}")
+        if state == ReservationState.RELEASED and not answer.uncertain:
+            _settle(reservation, state, tx=tx, note=f"{not_committed}.")
+            return RedemptionResult(outcome=AttemptOutcome.SUBSIDY_REFUSED, transaction=tx,
+                                    code=CODE_TRANSACTION_NOT_COMMITTED,
+                                    error_message=f"{not_committed}; nothing was charged.")
+        _settle(reservation, ReservationState.UNCERTAIN, tx=tx if ours else None, note=f"{not_committed}.")
+        return RedemptionResult(outcome=AttemptOutcome.UNCERTAIN, transaction=tx, code=CODE_TRANSACTION_NOT_COMMITTED,
+                                error_message=f"{not_committed}; reconciliation will settle it.")
+    error = answer.error
+    if answer.uncertain:
+        _settle(reservation, ReservationState.UNCERTAIN, note=f"Create answer lost: {error}")
+        return RedemptionResult(outcome=AttemptOutcome.UNCERTAIN, error=error, error_message=error.message)
+    _settle(reservation, ReservationState.RELEASED, note=f"The create was refused or never processed: {error}")
+    if isinstance(error, UpstreamBusyError):
+        return RedemptionResult(outcome=AttemptOutcome.POLICY_BUSY, error=error, error_message=error.message)
+    if isinstance(error, UpstreamRequestError) and error.service == "subsidy" and error.status == 422:
+        return RedemptionResult(outcome=AttemptOutcome.SUBSIDY_REFUSED, error=error, error_message=error.message)
+    # Any other 4xx (an unknown subsidy, a missing permission for our service account) is an upstream we cannot
+    # use: unavailable, and not the learner's fault. So is an answer that never left this machine.
+    return RedemptionResult(outcome=AttemptOutcome.UPSTREAM_UNAVAILABLE, error=error, error_message=error.message)
+
+
+def _run(request: RedemptionRequest, recorder: AttemptRecorder) -> RedemptionResult:
+    policy = request.policy
+    started = time.monotonic()
+    if request.forced_redemption is not None and isinstance(policy, AssignedLearnerCreditAccessPolicy):
+        _allocate_for_forced(request)
+    decision = policy.check_eligibility(request.lms_user_id, request.content_key,
+                                        late_enrollment=request.late_enrollment)
+    checking_ms = _ms_since(started)
+    recorder.note(can_redeem_ms=checking_ms, content_price=decision.content_price, assignment=decision.assignment)
+    existing = decision.existing_transactions
+    missing = _missing_exec_ed_details(request, decision) if decision.redeemable else []
+    if missing:
+        decision = decision.refused(c.REASON_EXEC_ED_DETAILS_MISSING)
+    if existing:
+        # The ledger may now answer what an earlier run of this learner and content left open.
+        open_ones = reservations.open_reservations_for(policy.subsidy_uuid, request.lms_user_id, request.content_key)
+        if open_ones:
+            reservations.settle_from_transactions(open_ones, existing,
+                                                  owner_gone=_owner_gone(reservations.database_now(policy.uuid)))
+    recorder.note(can_redeem=decision.redeemable, reason=decision.reason or "")
+    if not decision.redeemable:
+        existing_own = (_own_committed_transaction(policy, existing)
+                        if decision.reason == c.REASON_LEARNER_ALREADY_REDEEMED else None)
+        if existing_own is not None:
+            # A repeat of a redemption that went through: answer with it, never write a second.
+            policy.after_redeem(existing_own, assignment=decision.assignment)
+            return RedemptionResult(outcome=AttemptOutcome.REDEEMED, transaction=existing_own, already_redeemed=True,
+                                    existing_transactions=existing)
+        message = f"Missing: {', '.join(missing)}." if missing else ""
+        raise _not_redeemable(decision.reason, message=message, existing=existing)
+
+    key = idempotency_key(subsidy_uuid=policy.subsidy_uuid, policy_uuid=policy.uuid, lms_user_id=request.lms_user_id,
+                          content_key=request.content_key, existing_transactions=existing)
+    recorder.note(idempotency_key=key)
+    started = time.monotonic()
+    reservation = _reserve(request, decision, key, recorder)
+    recorder.note(can_redeem_ms=checking_ms + _ms_since(started))
+    started = time.monotonic()
+    try:
+        answer = _send_create(request, reservation, key)
+    finally:
+        recorder.note(subsidy_call_ms=_ms_since(started))
+    result = _conclude(request, reservation, key, answer, existing)
+    result.existing_transactions = existing
+    return result
+
+
+def run_redemption(request: RedemptionRequest) -> RedemptionResult:
+    """
+    Run one redemption as ``request`` asks and record it.
+
+    Never raises: a refusal, a busy learner, an upstream error, an outage, even a bug inside the workflow all come
+    back as a ``RedemptionResult`` whose ``outcome`` says which (a bug as ``unexpected_error``, logged with its
+    traceback), and the attempt row is finished on every path.
+    """
+    recorder = AttemptRecorder(request)
+    attempt_uuid = recorder.uuid if recorder.row else None
+    try:
+        result = _run(request, recorder)
+    except _Stop as stop:
+        result = stop.result
     except UpstreamBusyError as exc:
-        result.outcome, result.error, result.error_message = AttemptOutcome.POLICY_BUSY, exc, exc.message
-        recorder.note(**attempt_error_fields(exc))
-    except UpstreamRequestError as exc:
-        # Only the subsidy service's documented 422 on create is a refusal. Any other 4xx (an unknown subsidy,
-        # a missing permission for our service account) is an upstream we cannot use: unavailable, and not the
-        # learner's fault.
-        refused = (exc.service == "subsidy" and exc.status == 422
-                   and recorder.fields.get("subsidy_call_ms") is not None)
-        result.outcome = AttemptOutcome.SUBSIDY_REFUSED if refused else AttemptOutcome.UPSTREAM_UNAVAILABLE
-        result.error, result.error_message = exc, exc.message
-        recorder.note(**attempt_error_fields(exc))
-    except UpstreamUnavailableError as exc:
-        result.outcome, result.error, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, exc, exc.message
-        recorder.note(**attempt_error_fields(exc))
+        result = RedemptionResult(outcome=AttemptOutcome.POLICY_BUSY, error=exc, error_message=exc.message)
+    except UpstreamAPIError as exc:
+        # A read failed (the create's answers are handled in _conclude): nothing was sent, nothing charged.
+        result = RedemptionResult(outcome=AttemptOutcome.UPSTREAM_UNAVAILABLE, error=exc, error_message=exc.message)
     except Exception as exc:  # pylint: disable=broad-except
         code = infrastructure_outage(exc)
         if code is not None:
-            # The cache holding the lock, or the database, is down: retryable, and nothing was spent.
-            result.outcome, result.error_message = AttemptOutcome.UPSTREAM_UNAVAILABLE, f"{code}: {exc}"
-            recorder.note(error_code=code, error_message=str(exc)[:5000])
-            logger.warning("Redemption of %s for %s under %s failed: %s", content_key, lms_user_id, policy.uuid,
-                           code)
+            # The database is down: retryable. A reservation left open is settled by reconciliation.
+            result = RedemptionResult(outcome=AttemptOutcome.UPSTREAM_UNAVAILABLE, code=code,
+                                      error_message=f"{code}: {exc}")
+            logger.warning("Redemption of %s for %s under %s failed: %s", request.content_key, request.lms_user_id,
+                           request.policy.uuid, code)
         else:
-            result.outcome, result.error_message = AttemptOutcome.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}"
-            result.traceback = traceback_module.format_exc()
-            recorder.note(error_code="unexpected_error", error_message=result.error_message[:5000])
-            logger.exception("Unexpected error redeeming %s for %s under %s", content_key, lms_user_id, policy.uuid)
-    finally:
-        tx = result.transaction or {}
-        recorder.finish(
-            outcome=result.outcome,
-            already_redeemed=result.already_redeemed,
-            transaction_uuid=tx.get("uuid"),
-            transaction_state=tx.get("state") or "",
-            fulfillment_identifier=tx.get("fulfillment_identifier") or "",
-            external_references=tx.get("external_reference") if tx else None,
-            **({"content_price": -int(tx["quantity"])} if tx.get("quantity") is not None else {}),
-        )
+            result = RedemptionResult(outcome=AttemptOutcome.UNEXPECTED_ERROR, code=CODE_UNEXPECTED_ERROR,
+                                      error_message=f"{type(exc).__name__}: {exc}",
+                                      traceback=traceback_module.format_exc())
+            logger.exception("Unexpected error redeeming %s for %s under %s", request.content_key,
+                             request.lms_user_id, request.policy.uuid)
+    result.attempt_uuid = attempt_uuid
+    recorder.finish(result)
     return result
+
+
+def redeem_policy(*, policy, lms_user_id, content_key, metadata=None, source=AttemptSource.LEARNER_REDEEM_API,
+                  acting_user=None, request_id="", subsidy_request_uuid=None) -> RedemptionResult:
+    """A learner's (or an operator's) redemption: ``run_redemption(RedemptionRequest.for_learner(...))``."""
+    return run_redemption(RedemptionRequest.for_learner(
+        policy=policy, lms_user_id=lms_user_id, content_key=content_key, metadata=metadata, acting_user=acting_user,
+        request_id=request_id, source=source, subsidy_request_uuid=subsidy_request_uuid))

@@ -107,7 +107,7 @@ def make_world(with_attempts=True) -> World:
     attempts = {"learner": attempt(policy, LEARNER), "peer": attempt(policy, PEER),
                 "outsider": attempt(other_policy, OUTSIDER)} if with_attempts else {}
     forced = ForcedRedemptionFactory(subsidy_access_policy=policy, lms_user_id=LEARNER, course_run_key=RUN,
-                                     content_price_cents=demo.PRICES[RUN], wait_to_redeem=True)
+                                     wait_to_redeem=True)
     configuration = AssignmentConfigurationFactory(enterprise_customer_uuid=CUSTOMER)
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=[
@@ -353,7 +353,7 @@ def _admin_url(label, page, world):
 
 def _forced_form(world, **extra):
     return {"subsidy_access_policy": str(world.policy.uuid), "lms_user_id": str(LEARNER), "course_run_key": RUN,
-            "content_price_cents": str(demo.PRICES[RUN]), "wait_to_redeem": "on", **extra}
+            "content_price_cents": "", "wait_to_redeem": "on", **extra}  # a per-learner policy: the catalog price
 
 
 def _admin_cells():

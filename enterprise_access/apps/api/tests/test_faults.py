@@ -4,8 +4,10 @@ Fault suite for ``POST /api/v1/policy-redemption/<policy_uuid>/redeem/`` (issue 
 Every upstream the redeem path calls is made to fail in every way we know of, through the emulator's fault API
 (or, for a refused connection, a base URL on a closed port). For each case the suite checks:
 
-- the documented status (decision 0005): 503 + ``Retry-After`` for an outage of any kind; 422 with the
-  subsidy service's ``code``/``detail`` only when the subsidy service refuses the transaction itself;
+- the documented status (decisions 0005 and 0010): 503 + ``Retry-After`` for an outage of any kind; 422 with the
+  subsidy service's ``code``/``detail`` only when the subsidy service refuses the transaction itself; 202
+  ``redemption_uncertain`` when the create may have been processed but its answer was lost (a timeout, a dropped
+  connection, a 5xx or an unreadable 2xx after it was sent), its reservation left counted;
 - exactly one ``RedemptionAttempt`` row, finished, with the right outcome and error fields;
 - no partial state: no assignment accepted, no transaction uuid anywhere, no committed transaction upstream.
 
@@ -24,6 +26,8 @@ from enterprise_access.apps.subsidy_access_policy.models import (
     AssignedLearnerCreditAccessPolicy,
     AttemptOutcome,
     RedemptionAttempt,
+    ReservationState,
+    SpendReservation,
 )
 from enterprise_access.apps.subsidy_access_policy.tests.factories import AssignmentFactory
 from enterprise_access.devtools import demo
@@ -93,6 +97,9 @@ def inject(upstream, settings, upstream_name, fault):
     spec = UPSTREAMS[upstream_name]
     matcher = {"service": spec["service"], "method": spec["method"], "path": spec["path"]}
     unavailable = (503, AttemptOutcome.UPSTREAM_UNAVAILABLE)
+    if upstream_name == "subsidy_create":
+        # Once the create was sent, a lost answer leaves the outcome unknown: never a failure, never a success.
+        unavailable = (202, AttemptOutcome.UNCERTAIN)
     if fault == "refused":
         setting = spec["url_setting"]
         setattr(settings, setting, f"http://127.0.0.1:{free_port()}/{spec['service']}")
@@ -127,19 +134,20 @@ def inject(upstream, settings, upstream_name, fault):
     raise AssertionError(fault)
 
 
-def await_delayed_answer(upstream, upstream_name):
+def await_delayed_answer(upstream, upstream_name, count=1):
     """
-    Wait until the emulator has sent the answer a timeout fault delayed, so that it happened inside this test
-    (and cannot land in the next test's request log).
+    Wait until the emulator has sent the ``count`` answers a timeout fault delayed, so that they happened inside
+    this test (and cannot land in the next test's request log).
     """
     spec = UPSTREAMS[upstream_name]
-    deadline = time.monotonic() + FAULT_DELAY_MS / 1000 + 3
+    deadline = time.monotonic() + count * FAULT_DELAY_MS / 1000 + 3
     while time.monotonic() < deadline:
-        if any(r["method"] == spec["method"] and re.search(spec["path"], r["path"]) and r["status"] == 503
-               for r in upstream.control.requests(service=spec["service"])):
+        answered = [r for r in upstream.control.requests(service=spec["service"])
+                    if r["method"] == spec["method"] and re.search(spec["path"], r["path"]) and r["status"] == 503]
+        if len(answered) >= count:
             return
         time.sleep(0.05)
-    raise AssertionError(f"the delayed {upstream_name} call never finished")
+    raise AssertionError(f"the delayed {upstream_name} calls never finished")
 
 
 def redeemable_policy(kind):
@@ -201,6 +209,9 @@ def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
     if http_status == 503:
         assert int(response["Retry-After"]) > 0
         assert body["code"] == "upstream_unavailable" and body["service"] == service
+    elif http_status == 202:
+        assert int(response["Retry-After"]) > 0
+        assert body["code"] == "redemption_uncertain"
     else:
         _, error_body, _ = FOUR_XX[upstream_name]
         assert body["code"] == error_body["code"] and body["detail"] == error_body["detail"]
@@ -213,29 +224,41 @@ def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
     assert attempt.transaction_uuid is None and attempt.transaction_state == ""
     assert not attempt.already_redeemed
 
-    # The workflow stopped at the failing call: the create was never sent unless it was the one failing, and
-    # then exactly once (no retry of an outage). The emulator logs a call when it answers, so a create still
-    # being delayed by a timeout fault may not be logged yet.
+    # The workflow stopped at the failing call: the create was never sent unless it was the one failing. Then a
+    # refusal is sent once, and a lost answer is asked again with the same idempotency key, a bounded number of
+    # times. The emulator logs a call when it answers, so a create still delayed by a timeout may not be logged yet.
     creates = len(subsidy_creates(upstream))
+    tries = settings.SUBSIDY_CREATE_RETRIES + 1
     if upstream_name != "subsidy_create":
         assert creates == 0
+    elif outcome == AttemptOutcome.UNCERTAIN:
+        assert creates == tries or (fault == "timeout" and creates <= tries)
+        reservation = SpendReservation.objects.get(policy=policy)
+        assert reservation.state == ReservationState.UNCERTAIN  # counted until the ledger answers
+        assert attempt.idempotency_key == reservation.idempotency_key
     else:
-        assert creates == 1 or (fault == "timeout" and creates == 0)
+        assert creates == 1
     assert_no_partial_state(upstream, policy)
     if fault == "timeout":
-        await_delayed_answer(upstream, upstream_name)
+        await_delayed_answer(upstream, upstream_name, count=tries if upstream_name == "subsidy_create" else 1)
         assert_no_partial_state(upstream, policy)
 
 
 # ----- the one ambiguous fault: a transaction create that commits after we stopped waiting ---------------
 
 
+def wait_for_late_commit(upstream, policy):
+    deadline = time.monotonic() + FAULT_DELAY_MS / 1000 + 3
+    while not committed_transactions(upstream, policy) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return committed_transactions(upstream, policy)
+
+
 @pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
-def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_transaction(upstream, settings, kind):
+def test_create_committed_after_our_timeout_is_asked_again_with_the_same_key(upstream, settings, kind):
     """
-    The worst timeout: the subsidy service commits the transaction after the client gave up. The answer must be
-    a retryable 503 (never a success nor a refusal), the assignment must not be accepted on a transaction we
-    never saw, and the retry the 503 invites must answer with *that* transaction, not write a second one.
+    The worst timeout: the subsidy service commits the transaction after the client gave up. The run asks again
+    with the same idempotency key, and the answer names the one transaction that exists: never a second one.
     """
     policy = redeemable_policy(kind)
     settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
@@ -243,25 +266,47 @@ def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_tra
                                delay_ms=FAULT_DELAY_MS, times=1)
 
     response, elapsed = redeem(policy)
-    assert response.status_code == 503, response.content
+    assert response.status_code == 200, response.content
+    assert elapsed < MAX_CASE_SECONDS
+    late = wait_for_late_commit(upstream, policy)
+    assert len(late) == 1 and response.json()["uuid"] == late[0]["uuid"]
+    assert len([tx for tx in upstream.control.transactions(policy.subsidy_uuid)
+                if tx.get("lms_user_id") == LEARNER["lms_user_id"]]) == 1
+    assert SpendReservation.objects.get(policy=policy).state == ReservationState.COMMITTED
+
+
+@pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
+def test_create_answers_lost_past_every_try_is_uncertain_then_the_learners_retry_settles_it(upstream, settings,
+                                                                                           kind):
+    """
+    Every try timed out, and the first one still committed: the learner hears 202 (never a success nor a failure),
+    the reservation stays counted and the assignment allocated; asking again answers with *that* transaction.
+    """
+    policy = redeemable_policy(kind)
+    settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
+    upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=None,
+                               delay_ms=FAULT_DELAY_MS)
+
+    response, elapsed = redeem(policy)
+    assert response.status_code == 202, response.content
+    assert response.json()["code"] == "redemption_uncertain"
     assert elapsed < MAX_CASE_SECONDS
     attempt = the_attempt(policy)
-    assert (attempt.outcome, attempt.error_code, attempt.error_status) == (AttemptOutcome.UPSTREAM_UNAVAILABLE,
-                                                                           "timeout", None)
-    # Right after the answer: nothing accepted on a transaction we never saw.
-    assert_no_partial_state(upstream, policy)
+    assert (attempt.outcome, attempt.error_code, attempt.error_status) == (AttemptOutcome.UNCERTAIN, "timeout", None)
+    reservation = SpendReservation.objects.get(policy=policy)
+    assert reservation.state == ReservationState.UNCERTAIN
+    if kind == "assigned":
+        assert policy.assignment_configuration.assignments.get().state == AssignmentState.ALLOCATED
 
-    # Wait for the late commit upstream.
-    deadline = time.monotonic() + FAULT_DELAY_MS / 1000 + 3
-    while not committed_transactions(upstream, policy) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    late = committed_transactions(upstream, policy)
+    late = wait_for_late_commit(upstream, policy)
     assert len(late) == 1
-
+    upstream.control.clear_faults()
     retry, _ = redeem(policy)
     assert retry.status_code == 200, retry.content
     assert retry.json()["uuid"] == late[0]["uuid"]
     assert len(committed_transactions(upstream, policy)) == 1
+    reservation.refresh_from_db()
+    assert (reservation.state, str(reservation.transaction_uuid)) == (ReservationState.COMMITTED, late[0]["uuid"])
     if kind == "assigned":
         assignment = policy.assignment_configuration.assignments.get()
         assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == late[0]["uuid"]
@@ -271,30 +316,29 @@ def test_create_committed_after_our_timeout_is_503_then_a_retry_returns_that_tra
 
 
 def redis_caches(port):
-    # The production shape (settings/production.py) with shorter socket timeouts to keep the test fast.
-    return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/0",
-                        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}}}
+    # The production cache (settings/production.py), pointed at a Redis that is down.
+    from enterprise_access.settings.base import redis_cache
+
+    return {"default": redis_cache(f"redis://127.0.0.1:{port}/0")}
 
 
 @pytest.mark.parametrize("how", ["refused", "silent"])
-def test_redis_down_is_a_quick_503(upstream, settings, how):
-    """The lock lives in Redis: with Redis gone, redeeming without the lock is not an option; a clear 503 is."""
+def test_redis_down_still_redeems_quickly(upstream, settings, how):
+    """
+    Redis holds only caches now (the spend guard lives in the database, decision 0010): with Redis gone, reads
+    fall through to the upstreams and the learner still redeems, quickly, without a second charge.
+    """
     policy = redeemable_policy("assigned")
     with silent_listener() as silent_port:
         # Swapping CACHES fires setting_changed, which makes django.core.cache.caches rebuild its connections.
         settings.CACHES = redis_caches(silent_port if how == "silent" else free_port())
         response, elapsed = redeem(policy)
-        assert response.status_code == 503, response.content
+        assert response.status_code == 200, response.content
         assert elapsed < MAX_CASE_SECONDS
-        assert int(response["Retry-After"]) > 0
-        assert response.json()["code"] == "upstream_unavailable"
     attempt = the_attempt(policy)
-    assert attempt.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
-    assert attempt.error_code == "cache_unavailable"
-    assert attempt.finished_at is not None
-    # Nothing went upstream without the lock.
-    assert not subsidy_creates(upstream)
-    assert_no_partial_state(upstream, policy)
+    assert attempt.outcome == AttemptOutcome.REDEEMED and attempt.finished_at is not None
+    assert len(subsidy_creates(upstream)) == 1
+    assert len(committed_transactions(upstream, policy)) == 1
 
 
 @contextmanager
@@ -359,10 +403,11 @@ def test_database_unreachable_inside_the_workflow_is_a_quick_503_with_its_attemp
     assert_no_partial_state(upstream, policy)
 
 
-def test_audit_connection_unreachable_does_not_block_the_redemption(upstream, monkeypatch):
+def test_independent_connection_unreachable_stops_the_redemption_before_any_spend(upstream, monkeypatch):
     """
-    Only the attempt rows' own connection is down: by design (redemption.py) the audit write failing is logged
-    and counted, never raised, so the learner still gets their enrollment; the health counter shows the gap.
+    The independent connection carries the attempt rows and the spend reservations (decision 0010). Without it
+    there is no spend guard, so nothing may be spent: a quick 503, no create sent. (A failure of the audit write
+    alone never blocks a redemption: see test_a_failed_record_write_does_not_stop_the_redemption.)
     """
     from enterprise_access.apps.subsidy_access_policy.redemption import AttemptRecordStats
 
@@ -370,9 +415,9 @@ def test_audit_connection_unreachable_does_not_block_the_redemption(upstream, mo
     failures = AttemptRecordStats.failures
     with database_unreachable("independent", monkeypatch):
         response, elapsed = redeem(policy)
-    assert response.status_code == 200, response.content
+    assert response.status_code == 503, response.content
     assert elapsed < MAX_CASE_SECONDS
-    assert AttemptRecordStats.failures == failures + 1  # the open failed; the finish is skipped, not retried
-    assert not RedemptionAttempt.objects.filter(policy_uuid=policy.uuid).exists()
-    assignment = policy.assignment_configuration.assignments.get()
-    assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == response.json()["uuid"]
+    assert response.json()["code"] == "upstream_unavailable"
+    assert AttemptRecordStats.failures == failures + 1  # the attempt could not be opened either
+    assert not subsidy_creates(upstream)
+    assert_no_partial_state(upstream, policy)

@@ -2,6 +2,7 @@
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import AttemptSource, RedemptionAttempt
@@ -92,7 +93,7 @@ def test_bad_input_400_per_field(policy, body, field):
 
 
 def test_success_returns_the_transaction_and_records_the_request_id(policy):
-    response = learner_client().post(redeem_url(policy.uuid), _body(metadata={"note": "hi"}), format="json",
+    response = learner_client().post(redeem_url(policy.uuid), _body(metadata={"geag_first_name": "Pat"}), format="json",
                                      HTTP_X_REQUEST_ID="req-abc-123")
     assert response.status_code == 200, response.content
     tx = response.json()
@@ -173,13 +174,19 @@ def test_subsidy_ledger_busy_past_retries_is_429(policy, upstream):
     assert int(response["Retry-After"]) > 0
 
 
-def test_policy_lock_held_past_the_wait_is_429(policy, settings):
-    settings.POLICY_LOCK_WAIT_SECONDS = 0.1
-    with policy.lock():
-        response = learner_client().post(redeem_url(policy.uuid), _body(), format="json")
+def test_the_same_redemption_already_running_is_429(policy, upstream):
+    """Another run holds this learner and content on the subsidy (an open reservation): retry shortly."""
+    from enterprise_access.apps.subsidy_access_policy.models import SpendReservation, learner_content_claim
+
+    SpendReservation.objects.create(
+        idempotency_key="another-run", policy=policy, subsidy_uuid=policy.subsidy_uuid, lms_user_id=101,
+        content_key=RUN, amount_cents=100, state="sent", created=timezone.now(),
+        open_claim=learner_content_claim(policy.subsidy_uuid, 101, RUN))
+    response = learner_client().post(redeem_url(policy.uuid), _body(), format="json")
     assert response.status_code == 429, response.content
-    assert response.json()["code"] == "policy_busy"
+    assert response.json()["code"] == "redemption_in_progress"
     assert int(response["Retry-After"]) > 0
+    assert not [r for r in upstream.control.requests(service="subsidy") if r["method"] == "POST"]
 
 
 @pytest.mark.parametrize("service", ["lms", "catalog", "subsidy"])

@@ -50,12 +50,18 @@ def content_key_field(**kwargs):
     return StrictCharField(max_length=MAX_CONTENT_KEY_LENGTH, help_text="A course run key (or course key).", **kwargs)
 
 
+MAX_METADATA_VALUE_LENGTH = 1000
+
+
 class RedeemRequestSerializer(serializers.Serializer):
     lms_user_id = lms_user_id_field()
     content_key = content_key_field()
     metadata = serializers.DictField(
         required=False, allow_null=True, allow_empty=True,
-        help_text="Extra data passed to the subsidy transaction (a JSON object, at most 8 KB).",
+        help_text="The learner's details for executive-education fulfillment, passed to the subsidy transaction: "
+                  "keys starting with 'geag_' (e.g. geag_first_name, geag_email), each a string, number, boolean "
+                  "or null; at most 8 KB of JSON. Keys that steer the subsidy service (allow_late_enrollment, "
+                  "fallback_external_fulfillment_reference_id) are set only by this service and refused.",
     )
 
     def validate_metadata(self, value):
@@ -63,6 +69,20 @@ class RedeemRequestSerializer(serializers.Serializer):
             return None
         if len(json.dumps(value)) > MAX_METADATA_BYTES:
             raise serializers.ValidationError(f"Must be at most {MAX_METADATA_BYTES} bytes of JSON.")
+        errors = []
+        for key, item in value.items():
+            if key in c.CONTROL_METADATA_KEYS:
+                errors.append(f"'{key}' is set by this service (the policy's late-redemption window, or staff "
+                              "forcing a redemption), never by the caller: remove it.")
+            elif not key.startswith(c.EXEC_ED_METADATA_PREFIX):
+                errors.append(f"'{key}' is not accepted: metadata carries only the learner's executive-education "
+                              f"details, keys starting with '{c.EXEC_ED_METADATA_PREFIX}'.")
+            elif not isinstance(item, (str, int, float, bool, type(None))):
+                errors.append(f"'{key}' must be a string, a number, a boolean or null.")
+            elif isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
+                errors.append(f"'{key}' must be at most {MAX_METADATA_VALUE_LENGTH} characters.")
+        if errors:
+            raise serializers.ValidationError(errors)
         return value
 
 

@@ -56,7 +56,13 @@ class RedemptionAttempt(models.Model):
         help_text="The forced redemption that ran this attempt, if staff forced it.",
     )
     request_metadata = models.JSONField(
-        null=True, blank=True, help_text="The metadata sent to the subsidy service (after the workflow's additions)."
+        null=True, blank=True,
+        help_text="The metadata sent to the subsidy service (after the workflow's additions); the keys as sent, "
+                  "learner details masked.",
+    )
+    idempotency_key = models.CharField(
+        max_length=255, blank=True, default="",
+        help_text="The idempotency key of the subsidy create, when the run reached it (joins to the ledger).",
     )
 
     # --- who and how ---------------------------------------------------------------------------------
@@ -110,6 +116,11 @@ class RedemptionAttempt(models.Model):
     can_redeem_ms = models.IntegerField(null=True, blank=True, help_text="Milliseconds spent in can_redeem.")
     subsidy_call_ms = models.IntegerField(null=True, blank=True,
                                           help_text="Milliseconds spent in the subsidy create-transaction call.")
+    reconciled_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When reconciliation settled a run that ended uncertain or never finished (then outcome, "
+                  "transaction and error say what the ledger showed).",
+    )
 
     class Meta:
         ordering = ["-started_at"]

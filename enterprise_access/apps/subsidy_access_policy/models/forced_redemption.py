@@ -2,6 +2,7 @@
 from uuid import uuid4
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -25,8 +26,10 @@ class ForcedPolicyRedemption(models.Model):
     course_run_key = models.CharField(max_length=255, db_index=True,
                                       help_text="The specific course run, e.g. course-v1:Org+Course+Run.")
     content_price_cents = models.BigIntegerField(
-        validators=[MinValueValidator(0)],
-        help_text="Price in USD cents (zero or more). For assigned policies the assignment is made at this price.",
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Assigned policies: the price of the assignment made for the learner, in USD cents (more than "
+                  "zero: the subsidy reads zero as 'not given' and charges the catalog price). Other policies pay "
+                  "the catalog price: leave it empty; after a redemption it shows what was charged.",
     )
     wait_to_redeem = models.BooleanField(
         default=False,
@@ -35,6 +38,11 @@ class ForcedPolicyRedemption(models.Model):
     redeemed_at = models.DateTimeField(null=True, blank=True, db_index=True,
                                        help_text="When the redemption succeeded. A redeemed record never runs again.")
     errored_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt failed.")
+    run_started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set while a forcing runs (its inputs are then frozen); cleared when it stores its outcome. One "
+                  "left by a process that died is cleared by reconcile_redemptions.",
+    )
     transaction_uuid = models.UUIDField(null=True, blank=True, help_text="The subsidy transaction, on success.")
     error_reason = models.CharField(max_length=64, blank=True, default="",
                                     help_text="Reason code when the policy refused (can_redeem said no).")
@@ -54,7 +62,9 @@ class ForcedPolicyRedemption(models.Model):
     created = models.DateTimeField(auto_now_add=True, help_text="When the record was written.")
     modified = models.DateTimeField(auto_now=True, help_text="When the record last changed.")
 
-    history = HistoricalRecords()
+    # use_base_model_db: history rows go through the connection the record was saved on (the forcing writes on
+    # the independent one), never a second connection waiting on the first one's lock.
+    history = HistoricalRecords(excluded_fields=["run_started_at"], use_base_model_db=True)
 
     class Meta:
         verbose_name = "forced policy redemption"
@@ -63,10 +73,26 @@ class ForcedPolicyRedemption(models.Model):
     def __str__(self):
         return f"Forced redemption {self.uuid}: {self.course_run_key} for lms_user_id={self.lms_user_id}"
 
+    def clean(self):
+        """The price is the assignment's for assigned policies (more than zero) and the catalog's otherwise."""
+        if not self.subsidy_access_policy_id or self.redeemed_at is not None:
+            return
+        assigned = bool(self.subsidy_access_policy.assignment_configuration_id)
+        if assigned and not self.content_price_cents:
+            raise ValidationError({"content_price_cents": (
+                "An assigned policy redeems at its assignment's price: enter it, in cents, more than zero (the "
+                "subsidy service reads 0 as 'no price given' and would charge the catalog price).")})
+        if not assigned and self.content_price_cents is not None:
+            raise ValidationError({"content_price_cents": (
+                "This policy pays the course's catalog price: leave the price empty. After the redemption the "
+                "record shows what was charged.")})
+
     @property
     def state(self) -> str:
         if self.redeemed_at:
             return "redeemed"
+        if self.run_started_at:
+            return "running"
         if self.errored_at:
             return "errored"
         return "waiting"

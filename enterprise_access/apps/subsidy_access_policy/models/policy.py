@@ -21,7 +21,6 @@ from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
 
 from .. import constants as c
-from ..locks import policy_lock
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +34,26 @@ policy_history = HistoricalRecords(
 class CanRedeemResult:
     """What ``can_redeem`` decided. Unpacks as ``(redeemable, reason, existing_transactions)``."""
 
-    __slots__ = ("redeemable", "reason", "existing_transactions", "content_price", "content_metadata", "assignment")
+    __slots__ = ("redeemable", "reason", "existing_transactions", "content_price", "content_metadata", "assignment",
+                 "requested_price_cents")
 
     def __init__(self, redeemable, reason=None, existing_transactions=(), *, content_price=None,
-                 content_metadata=None, assignment=None):
+                 content_metadata=None, assignment=None, requested_price_cents=None):
         self.redeemable = redeemable
         self.reason = reason
         self.existing_transactions = list(existing_transactions or [])
+        # What the subsidy will charge for this redemption, in cents (see subsidy_charge_cents).
         self.content_price = content_price
         self.content_metadata = content_metadata
         self.assignment = assignment
+        # The requested_price_cents the create will carry (assigned policies), or None.
+        self.requested_price_cents = requested_price_cents
+
+    def refused(self, reason):
+        """The same facts, refused for ``reason``."""
+        return CanRedeemResult(False, reason, self.existing_transactions, content_price=self.content_price,
+                               content_metadata=self.content_metadata, assignment=self.assignment,
+                               requested_price_cents=self.requested_price_cents)
 
     def __iter__(self):
         return iter((self.redeemable, self.reason, self.existing_transactions))
@@ -56,6 +65,15 @@ class CanRedeemResult:
 def is_reversed(transaction: dict) -> bool:
     reversal = transaction.get("reversal")
     return isinstance(reversal, dict) and reversal.get("state") == c.TRANSACTION_STATE_COMMITTED
+
+
+def subsidy_charge_cents(catalog_price_cents, requested_price_cents) -> int:
+    """
+    What the subsidy service will charge: the requested price when one is sent and is not zero, else the catalog's
+    price. The subsidy reads a requested price of 0 as "not given" (contract 5.4), so 0 is never what it charges
+    unless the catalog price is 0 too.
+    """
+    return int(requested_price_cents) if requested_price_cents else int(catalog_price_cents or 0)
 
 
 def idempotency_key(*, subsidy_uuid, policy_uuid, lms_user_id, content_key, existing_transactions) -> str:
@@ -201,9 +219,9 @@ class SubsidyAccessPolicy(models.Model):
     def late_redemption_allowed_now(self, now=None) -> bool:
         return bool(self.late_redemption_allowed_until and self.late_redemption_allowed_until > (now or timezone.now()))
 
-    def lock(self, *, wait_seconds=None):
-        """Context manager holding this policy's cross-process lock."""
-        return policy_lock(self.uuid, wait_seconds=wait_seconds)
+    @property
+    def has_learner_limits(self) -> bool:
+        return self.per_learner_enrollment_limit is not None or self.per_learner_spend_limit is not None
 
     def current_history_row(self):
         """The history row describing the policy as it is now (the newest one)."""
@@ -217,13 +235,17 @@ class SubsidyAccessPolicy(models.Model):
     def catalog_contains(self, content_key) -> bool:
         return get_catalog_client().contains_content_items(self.catalog_uuid, [content_key])
 
-    def spend_so_far(self, excluding_assignment=None) -> int:
-        """Cents spent under this policy: committed, pending and created redemptions, as a positive number."""
+    def ledger_spent(self) -> int:
+        """Cents the ledger says this policy spent: committed, pending and created redemptions, reversals netted."""
         listing = get_subsidy_client().list_transactions(
             self.subsidy_uuid, subsidy_access_policy_uuid=self.uuid, states=c.SPENT_TRANSACTION_STATES,
             include_aggregates=True, first_page_only=True,
         )
         return -int((listing.get("aggregates") or {}).get("total_quantity") or 0)
+
+    def spend_so_far(self) -> int:
+        """Cents spent or set aside under this policy, for display (assigned policies add their allocations)."""
+        return self.ledger_spent()
 
     def learner_transactions(self, lms_user_id) -> list:
         return get_subsidy_client().list_transactions(
@@ -233,36 +255,44 @@ class SubsidyAccessPolicy(models.Model):
 
     # ----- the rules -----------------------------------------------------------------------------
 
-    def content_price(self, content_metadata, assignment=None) -> int:
-        """The price this policy pays, in cents: the catalog's list price, or the assignment's for assigned policies."""
-        return int(content_metadata.get("content_price") or 0)
+    def requested_price_cents(self, assignment) -> int | None:
+        """The requested_price_cents the create carries: only assigned policies send one (their assignment's)."""
+        return None
 
     def assignment_check(self, lms_user_id, content_key):
         """Assigned policies: (reason or None, assignment or None). Other types have nothing to check."""
         return None, None
 
     def can_redeem(self, lms_user_id, content_key, skip_customer_user_check=False,
-                   skip_enrollment_deadline_check=False) -> CanRedeemResult:
+                   late_enrollment=None) -> CanRedeemResult:
         """
-        Decide whether ``lms_user_id`` may redeem ``content_key`` under this policy, and if not, why.
+        Decide whether ``lms_user_id`` may redeem ``content_key`` under this policy, and if not, why (read only).
 
         Checks run in the contract's order (section 5.3) and stop at the first failure. Upstream errors
-        propagate as ``UpstreamAPIError``: an outage is never turned into a reason code.
-
-        It is ``check_eligibility`` followed by ``check_limits``. The redemption workflow calls the two apart so
-        that only the limits, which depend on what other redemptions spent, run under the policy lock.
+        propagate as ``UpstreamAPIError``: an outage is never turned into a reason code. The limits count what
+        the ledger says is spent plus every open reservation, exactly as a redemption's reservation does, but
+        nothing is reserved: the redemption workflow decides again when it reserves.
         """
-        result = self.check_eligibility(lms_user_id, content_key, skip_customer_user_check,
-                                        skip_enrollment_deadline_check)
-        return self.check_limits(result, lms_user_id) if result.redeemable else result
+        from ..reservations import limits_reason  # noqa: the spend guard sits above the models
+
+        result = self.check_eligibility(lms_user_id, content_key, skip_customer_user_check, late_enrollment)
+        if not result.redeemable:
+            return result
+        reason = limits_reason(self, result, lms_user_id)
+        return result.refused(reason) if reason else result
 
     def check_eligibility(self, lms_user_id, content_key, skip_customer_user_check=False,
-                          skip_enrollment_deadline_check=False) -> CanRedeemResult:
+                          late_enrollment=None) -> CanRedeemResult:
         """
         The checks that do not depend on this policy's spending (contract 5.3, steps 1-7): the policy's state, the
         learner, the catalog, the content and its deadline, and the subsidy's own can_redeem (its balance is
         guarded by the subsidy service's ledger lock, not ours).
+
+        ``late_enrollment`` says whether the enrollment deadline is waived; None means "while the policy's late
+        redemption window is open". The redemption workflow decides it once per request and passes it.
         """
+        if late_enrollment is None:
+            late_enrollment = self.late_redemption_allowed_now()
         if not self.is_redeemable_now:
             return CanRedeemResult(False, c.REASON_POLICY_EXPIRED)
 
@@ -284,13 +314,14 @@ class SubsidyAccessPolicy(models.Model):
         metadata = self.content_metadata(content_key)
         if not metadata:
             return CanRedeemResult(False, c.REASON_CONTENT_NOT_IN_CATALOG, assignment=assignment)
-        price = self.content_price(metadata, assignment)
+        requested = self.requested_price_cents(assignment)
+        price = subsidy_charge_cents(metadata.get("content_price"), requested)
 
         def refuse(why, existing=()):
             return CanRedeemResult(False, why, existing, content_price=price, content_metadata=metadata,
-                                   assignment=assignment)
+                                   assignment=assignment, requested_price_cents=requested)
 
-        if not (skip_enrollment_deadline_check or self.late_redemption_allowed_now()):
+        if not late_enrollment:
             enroll_by = parse_datetime(metadata["enroll_by_date"]) if metadata.get("enroll_by_date") else None
             if enroll_by and timezone.now() > enroll_by:
                 return refuse(c.REASON_BEYOND_ENROLLMENT_DEADLINE)
@@ -304,59 +335,28 @@ class SubsidyAccessPolicy(models.Model):
                 return refuse(c.REASON_LEARNER_ALREADY_REDEEMED, existing)
             return refuse(c.REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY, existing)
         return CanRedeemResult(True, None, existing, content_price=price, content_metadata=metadata,
-                               assignment=assignment)
+                               assignment=assignment, requested_price_cents=requested)
 
-    def check_limits(self, eligible: CanRedeemResult, lms_user_id) -> CanRedeemResult:
+    def create_transaction(self, *, lms_user_id, content_key, idempotency_key, metadata=None,
+                           requested_price_cents=None) -> dict:
         """
-        The checks on what this policy has spent (contract 5.3, steps 8-9), for a result ``check_eligibility``
-        found eligible. Only these need the policy lock: they read spend that a concurrent redemption changes.
+        Ask the subsidy service for the transaction (contract 2.5); returns what it answered.
+
+        Only the redemption workflow calls this, with a reservation counted against the limits. Raises
+        ``UpstreamAPIError`` when the subsidy service refuses or cannot be reached.
         """
-        def refuse(why):
-            return CanRedeemResult(False, why, eligible.existing_transactions, content_price=eligible.content_price,
-                                   content_metadata=eligible.content_metadata, assignment=eligible.assignment)
-
-        price = eligible.content_price
-        if self.spend_limit is not None and \
-                self.spend_so_far(excluding_assignment=eligible.assignment) + price > self.spend_limit:
-            return refuse(c.REASON_POLICY_SPEND_LIMIT_REACHED)
-        reason = self.learner_limit_reason(lms_user_id, price)
-        if reason:
-            return refuse(reason)
-        return eligible
-
-    def learner_limit_reason(self, lms_user_id, price) -> str | None:
-        """The type's own per-learner limit check."""
-        return None
-
-    def redeem(self, lms_user_id, content_key, existing_transactions, metadata=None, *, assignment=None) -> dict:
-        """
-        Ask the subsidy service for the transaction; returns it (committed on success).
-
-        Call only after ``can_redeem`` said yes, while holding ``lock()``. Raises ``UpstreamAPIError`` when the
-        subsidy service refuses or cannot be reached.
-        """
-        metadata = dict(metadata or {})
-        if self.late_redemption_allowed_now():
-            metadata[c.METADATA_ALLOW_LATE_ENROLLMENT] = True
-        key = idempotency_key(
-            subsidy_uuid=self.subsidy_uuid, policy_uuid=self.uuid, lms_user_id=lms_user_id,
-            content_key=content_key, existing_transactions=existing_transactions,
-        )
         return get_subsidy_client().create_transaction(
             self.subsidy_uuid,
             lms_user_id=lms_user_id,
             content_key=content_key,
             subsidy_access_policy_uuid=str(self.uuid),
-            idempotency_key=key,
+            idempotency_key=idempotency_key,
             metadata=metadata or None,
-            requested_price_cents=self.requested_price_cents(assignment),
+            requested_price_cents=requested_price_cents,
         )
 
-    def requested_price_cents(self, assignment) -> int | None:
-        return None
-
     def after_redeem(self, transaction: dict, *, assignment=None):
-        """Local bookkeeping after a successful redemption (assigned policies accept the assignment)."""
+        """Local bookkeeping when the ledger already holds the learner's committed transaction (a repeat)."""
 
 
 def _direct_policy_errors(policy, what, foreign_limit, foreign_limit_message) -> dict:
@@ -369,10 +369,6 @@ def _direct_policy_errors(policy, what, foreign_limit, foreign_limit_message) ->
     if policy.assignment_configuration_id:
         errors["assignment_configuration"] = "Only assigned policies have an assignment configuration."
     return errors
-
-
-def _transactions_spend(transactions) -> int:
-    return -sum(int(tx.get("quantity") or 0) for tx in transactions)
 
 
 class PerLearnerEnrollmentCreditAccessPolicy(SubsidyAccessPolicy):
@@ -389,13 +385,6 @@ class PerLearnerEnrollmentCreditAccessPolicy(SubsidyAccessPolicy):
         return _direct_policy_errors(policy, "A per-learner enrollment cap policy", "per_learner_spend_limit",
                                      "has no per-learner spend limit; clear it.")
 
-    def learner_limit_reason(self, lms_user_id, price):
-        if self.per_learner_enrollment_limit is None:
-            return None
-        if len(self.learner_transactions(lms_user_id)) + 1 > self.per_learner_enrollment_limit:
-            return c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED
-        return None
-
 
 class PerLearnerSpendCreditAccessPolicy(SubsidyAccessPolicy):
     """Learner credit where each learner may spend at most N cents. .. no_pii:"""
@@ -410,14 +399,6 @@ class PerLearnerSpendCreditAccessPolicy(SubsidyAccessPolicy):
     def type_errors(policy):
         return _direct_policy_errors(policy, "A per-learner spend cap policy", "per_learner_enrollment_limit",
                                      "has no enrollment limit; clear it.")
-
-    def learner_limit_reason(self, lms_user_id, price):
-        if self.per_learner_spend_limit is None:
-            return None
-        # Like the upstream consumer: the raw sum of the learner's redemptions, reversals not netted.
-        if _transactions_spend(self.learner_transactions(lms_user_id)) + price > self.per_learner_spend_limit:
-            return c.REASON_LEARNER_MAX_SPEND_REACHED
-        return None
 
 
 ASSIGNMENT_STATE_REASONS = {
@@ -471,21 +452,12 @@ class AssignedLearnerCreditAccessPolicy(SubsidyAccessPolicy):
         # Allocated, or accepted (a repeat: the subsidy service answers with the existing transaction).
         return None, assignment
 
-    def content_price(self, content_metadata, assignment=None):
-        if assignment is not None:
-            return -int(assignment.content_quantity)
-        return super().content_price(content_metadata)
-
-    def spend_so_far(self, excluding_assignment=None) -> int:
-        # Other learners' allocated assignments are money set aside: count them as spent, so a redemption
-        # never takes funds promised to someone else. The redeeming learner's own allocation is its price.
+    def spend_so_far(self) -> int:
+        # Allocated assignments are money set aside: for display, they count as spent.
         allocated = LearnerContentAssignment.objects.filter(
             assignment_configuration_id=self.assignment_configuration_id, state=AssignmentState.ALLOCATED,
-        )
-        if excluding_assignment is not None:
-            allocated = allocated.exclude(uuid=excluding_assignment.uuid)
-        total = allocated.aggregate(total=models.Sum("content_quantity"))["total"] or 0
-        return super().spend_so_far() - int(total)
+        ).aggregate(total=models.Sum("content_quantity"))["total"] or 0
+        return self.ledger_spent() - int(allocated)
 
     def requested_price_cents(self, assignment):
         return -int(assignment.content_quantity) if assignment is not None else None

@@ -85,7 +85,9 @@ class ForcedRedemptionFactory(factory.django.DjangoModelFactory):
     subsidy_access_policy = factory.SubFactory(PerLearnerEnrollmentPolicyFactory)
     lms_user_id = 101
     course_run_key = "course-v1:DemoU+Cooking101+2T2026"
-    content_price_cents = 19900
+    # Only assigned policies take a price (their assignment's); the others pay the catalog price.
+    content_price_cents = factory.LazyAttribute(
+        lambda record: 19900 if record.subsidy_access_policy.assignment_configuration_id else None)
     wait_to_redeem = True
 
 

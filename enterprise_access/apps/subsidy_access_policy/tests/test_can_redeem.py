@@ -11,19 +11,24 @@ from django.utils import timezone
 from enterprise_access.apps.api_client.exceptions import UpstreamUnavailableError
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.redemption import redeem_policy
 from enterprise_access.devtools.testing import build_world_policy
 
 from .factories import (
     AssignmentFactory,
 )
 
-pytestmark = pytest.mark.django_db
+# can_redeem counts open spend reservations, which live on the independent connection.
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
 
 
 def redeem_now(policy, lms_user_id, content_key, metadata=None):
-    redeemable, reason, existing = policy.can_redeem(lms_user_id, content_key)
+    """can_redeem says yes, then the one redemption workflow redeems: its transaction."""
+    redeemable, reason, _ = policy.can_redeem(lms_user_id, content_key)
     assert redeemable, reason
-    return policy.redeem(lms_user_id, content_key, existing, metadata)
+    result = redeem_policy(policy=policy, lms_user_id=lms_user_id, content_key=content_key, metadata=metadata)
+    assert result.succeeded, (result.outcome, result.reason, result.error_message)
+    return result.transaction
 
 
 def seed_subsidy(upstream, **overrides):
@@ -36,9 +41,9 @@ def seed_subsidy(upstream, **overrides):
 
 def test_redeemable_content_can_be_redeemed(upstream):
     policy = build_world_policy()
-    redeemable, reason, existing = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
+    redeemable, reason, _ = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
     assert (redeemable, reason) == (True, None)
-    transaction = policy.redeem(upstream.learner["lms_user_id"], upstream.run, existing)
+    transaction = redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
     assert transaction["state"] == "committed"
     assert transaction["quantity"] == -upstream.price
     assert transaction["subsidy_access_policy_uuid"] == str(policy.uuid)
@@ -103,10 +108,10 @@ def test_closed_late_redemption_window_adds_nothing(upstream):
     assert not (transaction["metadata"] or {}).get(c.METADATA_ALLOW_LATE_ENROLLMENT)
 
 
-def test_skip_enrollment_deadline_check(upstream):
+def test_a_late_enrollment_waives_the_deadline(upstream):
     policy = build_world_policy()
     assert policy.can_redeem(upstream.learner["lms_user_id"], upstream.past_deadline_run,
-                             skip_enrollment_deadline_check=True).redeemable
+                             late_enrollment=True).redeemable
 
 
 def test_expired_subsidy(upstream):
@@ -220,9 +225,7 @@ def test_redeeming_an_assignment_sends_its_price_and_accepts_it(upstream):
                                    content_quantity=-(upstream.price - 900))  # within the 0.8-1.2 band
     result = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
     assert result.redeemable and result.assignment == assignment and result.content_price == upstream.price - 900
-    transaction = policy.redeem(upstream.learner["lms_user_id"], upstream.run, result.existing_transactions,
-                                assignment=result.assignment)
-    policy.after_redeem(transaction, assignment=result.assignment)
+    transaction = redeem_now(policy, upstream.learner["lms_user_id"], upstream.run)
     assert transaction["quantity"] == -(upstream.price - 900)
     assignment.refresh_from_db()
     assert assignment.state == AssignmentState.ACCEPTED

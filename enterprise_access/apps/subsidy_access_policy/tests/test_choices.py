@@ -12,7 +12,7 @@ STORED_VALUES = {
     c.AccessMethods: ["direct", "assigned"],
     AttemptSource: ["learner_redeem_api", "forced_redemption", "operator_api"],
     AttemptOutcome: ["in_progress", "redeemed", "not_redeemable", "subsidy_refused", "policy_busy",
-                     "upstream_unavailable", "unexpected_error"],
+                     "upstream_unavailable", "unexpected_error", "uncertain"],
     AssignmentState: ["allocated", "accepted", "cancelled", "errored", "expired", "reversed"],
 }
 

@@ -48,7 +48,8 @@ def add_form(upstream, policy, *, run=None, wait=False, learner=None):
         "subsidy_access_policy": str(policy.uuid),
         "lms_user_id": str(learner or upstream.learner["lms_user_id"]),
         "course_run_key": run,
-        "content_price_cents": str(upstream.prices[run]),
+        # Only assigned policies take a price; the others pay the catalog price.
+        "content_price_cents": str(upstream.prices[run]) if policy.assignment_configuration_id else "",
     }
     if wait:
         data["wait_to_redeem"] = "on"
@@ -93,12 +94,23 @@ def test_a_refusal_is_shown_as_an_error_with_its_reason(client, upstream, forcer
     assert "not part of your organization's catalog" in errors[0]
 
 
-def test_negative_price_is_refused_by_the_form(client, upstream, forcer):
-    policy = build_world_policy()
-    data = {**add_form(upstream, policy), "content_price_cents": "-1"}
+@pytest.mark.parametrize("price", ["-1", "0"])
+def test_an_assigned_policy_needs_a_price_above_zero(client, upstream, forcer, price):
+    policy = build_world_policy("assigned")
+    data = {**add_form(upstream, policy), "content_price_cents": price}
     response = client.post(reverse(ADD_URL), data)
     assert response.status_code == 200 and not ForcedPolicyRedemption.objects.exists()
-    assert "greater than or equal to 0" in response.content.decode()
+    assert "greater than or equal to 1" in response.content.decode() or "more than zero" in response.content.decode()
+    assert not subsidy_creates(upstream)
+
+
+def test_a_price_for_a_policy_that_pays_the_catalog_price_is_refused(client, upstream, forcer):
+    policy = build_world_policy()
+    data = {**add_form(upstream, policy), "content_price_cents": "100"}
+    response = client.post(reverse(ADD_URL), data)
+    assert response.status_code == 200 and not ForcedPolicyRedemption.objects.exists()
+    assert "leave the price empty" in response.content.decode()
+    assert not subsidy_creates(upstream)
 
 
 def _select(records, *, confirm):
@@ -110,10 +122,8 @@ def _select(records, *, confirm):
 
 def test_the_action_asks_for_confirmation_then_forces_each_record(client, upstream, forcer):
     policy = build_world_policy()
-    good = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.run,
-                                   content_price_cents=upstream.price)
-    bad = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.exec_ed_run,
-                                  content_price_cents=upstream.prices[upstream.exec_ed_run])
+    good = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.run)
+    bad = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.exec_ed_run)
 
     page = client.post(reverse(LIST_URL), _select([good, bad], confirm=False))
     html = page.content.decode()
@@ -125,16 +135,15 @@ def test_the_action_asks_for_confirmation_then_forces_each_record(client, upstre
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.state == "redeemed" and bad.state == "errored"
-    assert bad.error_reason == c.REASON_EXEC_ED_NOT_SUPPORTED
+    assert bad.error_reason == c.REASON_EXEC_ED_DETAILS_MISSING
     messages = texts(response)
     assert ("success", f"{good} redeemed: transaction {good.transaction_uuid}.") in messages
-    assert any(level == "error" and str(bad.pk) in text and "Executive education" in text for level, text in messages)
+    assert any(level == "error" and str(bad.pk) in text and "geag_first_name" in text for level, text in messages)
     assert good.modified_by == forcer and bad.modified_by == forcer
 
 
 def test_running_the_action_twice_makes_one_transaction(client, upstream, forcer):
-    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run,
-                                     content_price_cents=upstream.price)
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run)
     client.post(reverse(LIST_URL), _select([record], confirm=True))
     page = client.post(reverse(LIST_URL), _select([record], confirm=False))
     assert "will be skipped" in page.content.decode()
@@ -189,8 +198,7 @@ def test_list_filters_search_and_links(client, upstream, forcer):
 def test_staff_without_the_permission_may_look_but_not_add_or_force(client, upstream):
     viewer = staff_user(may_force=False)
     client.force_login(viewer)
-    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run,
-                                     content_price_cents=upstream.price)
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run)
 
     listing = client.get(reverse(LIST_URL))
     assert listing.status_code == 200

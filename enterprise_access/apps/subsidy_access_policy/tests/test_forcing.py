@@ -4,23 +4,22 @@ record that redeems at most once whatever staff do (save twice, run the action t
 """
 
 import pytest
-from django.core.cache import caches
+from django.utils import timezone
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
 from enterprise_access.apps.subsidy_access_policy import constants as c
-from enterprise_access.apps.subsidy_access_policy.forcing import (
-    CODE_ASSIGNMENT_ERROR,
-    CODE_FORCING_IN_PROGRESS,
-    CODE_LEARNER_EMAIL_NOT_FOUND,
-    _claim_key,
-    force_redemption,
-)
+from enterprise_access.apps.subsidy_access_policy.forcing import CODE_FORCING_IN_PROGRESS, force_redemption
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
     PerLearnerEnrollmentCreditAccessPolicy,
     RedemptionAttempt,
+)
+from enterprise_access.apps.subsidy_access_policy.redemption import (
+    CODE_ASSIGNMENT_ERROR,
+    CODE_LEARNER_EMAIL_NOT_FOUND,
+    CODE_REDEMPTION_IN_PROGRESS,
 )
 from enterprise_access.devtools.testing import build_world_policy, run_concurrently
 
@@ -33,12 +32,16 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "inde
 
 
 def record_for(upstream, policy=None, *, run=None, learner=None, price=None):
+    """A waiting record; assigned policies get the run's catalog price unless told otherwise, others none."""
     run = run or upstream.run
+    policy = policy or build_world_policy()
+    if price is None and policy.assignment_configuration_id:
+        price = upstream.prices[run]
     return ForcedRedemptionFactory(
-        subsidy_access_policy=policy or build_world_policy(),
+        subsidy_access_policy=policy,
         lms_user_id=learner if learner is not None else upstream.learner["lms_user_id"],
         course_run_key=run,
-        content_price_cents=price if price is not None else upstream.prices[run],
+        content_price_cents=price,
     )
 
 
@@ -116,12 +119,16 @@ def test_subsidy_refusal_keeps_the_upstream_error(upstream, staff):
     assert RedemptionAttempt.objects.get(forced_redemption=record).outcome == AttemptOutcome.SUBSIDY_REFUSED
 
 
-def test_subsidy_unavailable_then_a_retry_succeeds_and_clears_the_error(upstream, staff):
-    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=503, times=1)
+def test_subsidy_5xx_past_its_retries_is_uncertain_then_forcing_again_succeeds_and_clears_it(upstream, staff,
+                                                                                                settings):
+    # A 5xx after the request was sent may follow a write: the run cannot call it a refusal.
+    tries = settings.SUBSIDY_CREATE_RETRIES + 1
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=503, times=tries)
     record = record_for(upstream)
     first = force_redemption(forced_redemption=record, acting_user=staff)
-    assert first.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE
+    assert first.outcome == AttemptOutcome.UNCERTAIN
     assert record.state == "errored" and record.error_status == 503
+    assert "forcing again is safe" in record.error_message
 
     second = force_redemption(forced_redemption=record, acting_user=staff)
     assert second.succeeded
@@ -130,16 +137,34 @@ def test_subsidy_unavailable_then_a_retry_succeeds_and_clears_the_error(upstream
     assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 2
 
 
-def test_exec_ed_is_refused_before_the_subsidy_call(upstream, staff):
+def test_exec_ed_without_the_learners_details_is_refused_before_the_subsidy_call(upstream, staff):
     record = record_for(upstream, run=upstream.exec_ed_run)
     result = force_redemption(forced_redemption=record, acting_user=staff)
-    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_NOT_SUPPORTED)
-    assert record.error_reason == c.REASON_EXEC_ED_NOT_SUPPORTED
-    assert "Executive education" in record.error_message
+    assert (result.outcome, result.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_DETAILS_MISSING)
+    assert record.error_reason == c.REASON_EXEC_ED_DETAILS_MISSING
+    assert "geag_first_name" in record.error_message
     attempt = RedemptionAttempt.objects.get(forced_redemption=record)
     assert (attempt.outcome, attempt.reason, attempt.can_redeem) == (
-        AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_NOT_SUPPORTED, False)
+        AttemptOutcome.NOT_REDEEMABLE, c.REASON_EXEC_ED_DETAILS_MISSING, False)
     assert not subsidy_creates(upstream)
+
+
+EXEC_ED_DETAILS = {"geag_first_name": "Pat", "geag_last_name": "Lee", "geag_email": "pat@demo-co.example",
+                   "geag_date_of_birth": "1990-04-01", "geag_terms_accepted_at": "2026-11-01T10:00:00Z"}
+
+
+def test_exec_ed_with_the_learners_details_redeems_and_keeps_them_off_the_record(upstream, staff):
+    record = record_for(upstream, run=upstream.exec_ed_run)
+    result = force_redemption(forced_redemption=record, acting_user=staff, metadata=EXEC_ED_DETAILS)
+    assert result.succeeded, record.error_message
+    # They travelled to the subsidy service...
+    assert {k: result.transaction["metadata"][k] for k in EXEC_ED_DETAILS} == EXEC_ED_DETAILS
+    assert result.transaction["external_reference"]
+    # ...and are kept nowhere here: not on the record or its history, masked on the attempt.
+    stored = [str(row.__dict__) for row in record.history.all()] + [str(record.__dict__)]
+    assert not any("pat@demo-co.example" in text or "1990-04-01" in text for text in stored)
+    attempt = RedemptionAttempt.objects.get(forced_redemption=record)
+    assert attempt.request_metadata == {**{k: "***" for k in EXEC_ED_DETAILS}, c.METADATA_ALLOW_LATE_ENROLLMENT: True}
 
 
 def test_assigned_policy_allocates_then_redeems_at_the_given_price(upstream, staff):
@@ -202,39 +227,47 @@ def test_two_staff_forcing_the_same_record_at_once_make_one_transaction(upstream
     copies = [type(record).objects.get(pk=record.pk) for _ in range(3)]
     results = _force_in_threads(copies, staff)
 
-    assert len(results) == 3 and all(r.succeeded for r in results)
-    assert len({r.transaction["uuid"] for r in results}) == 1
-    assert sum(1 for r in results if not r.already_redeemed) == 1
+    assert len(results) == 3
+    winners = [r for r in results if r.succeeded and not r.already_redeemed]
+    assert len(winners) == 1
+    # The others were told a forcing was running, or (arriving after it) that the record had redeemed.
+    for other in results:
+        if other is not winners[0]:
+            assert (other.outcome, other.code) == (AttemptOutcome.POLICY_BUSY, CODE_FORCING_IN_PROGRESS) or (
+                other.already_redeemed and other.transaction["uuid"] == winners[0].transaction["uuid"])
     assert len(subsidy_creates(upstream)) == 1
     assert len([t for t in upstream.control.transactions() if t["lms_user_id"] == record.lms_user_id]) == 1
     # Only the run that held the claim ran the workflow.
     assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 1
     record.refresh_from_db()
-    assert str(record.transaction_uuid) == results[0].transaction["uuid"]
+    assert str(record.transaction_uuid) == winners[0].transaction["uuid"]
 
 
 def test_two_records_for_the_same_redemption_still_make_one_transaction(upstream, staff):
-    # Different records slip past the per-record claim; the idempotency key catches them: both runs may reach
-    # the create, with the same key, and the subsidy service answers the second with the first's transaction.
+    # Different records slip past the per-record claim; the reservation's claim on the learner and content catches
+    # them: the second is told the redemption is in progress, or (if it comes after) finds it already redeemed.
     policy = build_world_policy()
     records = [record_for(upstream, policy) for _ in range(2)]
+    upstream.control.add_fault(service="subsidy", method="POST", path="admin/transactions", status=None,
+                               delay_ms=300, times=1)  # keep the first one in flight
     results = _force_in_threads(records, staff)
-    assert all(r.succeeded for r in results)
-    assert len({r.transaction["uuid"] for r in results}) == 1
-    assert 1 <= len(subsidy_creates(upstream)) <= 2
+    winners = [r for r in results if r.succeeded and not r.already_redeemed]
+    assert len(winners) == 1
+    other = next(r for r in results if r is not winners[0])
+    assert (other.outcome, other.code) == (AttemptOutcome.POLICY_BUSY, CODE_REDEMPTION_IN_PROGRESS) or (
+        other.already_redeemed and other.transaction["uuid"] == winners[0].transaction["uuid"])
+    assert len(subsidy_creates(upstream)) == 1
     committed = [tx for tx in upstream.control.transactions(subsidy_uuid=upstream.subsidy_uuid)
                  if tx.get("lms_user_id") == records[0].lms_user_id and tx["state"] == "committed"]
     assert len(committed) == 1
 
 
-def test_a_forcing_in_progress_elsewhere_is_reported_and_nothing_is_stored(upstream, staff, settings):
-    settings.POLICY_LOCK_WAIT_SECONDS = 0.1
-    settings.UPSTREAM_READ_TIMEOUT = 0.01
+def test_a_forcing_in_progress_elsewhere_is_reported_and_nothing_is_stored(upstream, staff):
     record = record_for(upstream)
-    caches[settings.POLICY_LOCK_CACHE_ALIAS].add(_claim_key(record.uuid), "someone-else", 60)
+    type(record).objects.filter(pk=record.pk).update(run_started_at=timezone.now())  # another run holds it
     result = force_redemption(forced_redemption=record, acting_user=staff)
-    assert result.outcome == AttemptOutcome.POLICY_BUSY and result.local_code == CODE_FORCING_IN_PROGRESS
-    assert record.state == "waiting" and record.errored_at is None
+    assert result.outcome == AttemptOutcome.POLICY_BUSY and result.code == CODE_FORCING_IN_PROGRESS
+    assert record.state == "running" and record.errored_at is None
     assert not RedemptionAttempt.objects.filter(forced_redemption=record).exists()
 
 

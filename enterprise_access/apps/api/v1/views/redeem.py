@@ -6,7 +6,10 @@
 | redeemed             | 200    | the subsidy transaction                                  |
 | not_redeemable       | 422    | ``{"detail": [reason entry]}``                           |
 | subsidy_refused      | 422    | ``{"detail", "code"}`` from the subsidy service          |
-| policy_busy          | 429    | ``Retry-After``                                          |
+| uncertain            | 202    | ``{"detail", "code": "redemption_uncertain"}``: the      |
+|                      |        | subsidy may have written it; asking again is safe         |
+| policy_busy          | 429    | ``Retry-After`` (the ledger busy, or this learner's       |
+|                      |        | redemption of this content already running)               |
 | upstream_unavailable | 503    | ``Retry-After``                                          |
 | unexpected_error     | 500    | JSON with the attempt uuid                               |
 """
@@ -22,7 +25,7 @@ from enterprise_access.apps.api.permissions import may_act_for_learner
 from enterprise_access.apps.api.reasons import customer_contact, reason_entry
 from enterprise_access.apps.api.request_ids import request_id_for
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, SubsidyAccessPolicy
-from enterprise_access.apps.subsidy_access_policy.redemption import redeem_policy
+from enterprise_access.apps.subsidy_access_policy.redemption import CODE_REDEMPTION_IN_PROGRESS, redeem_policy
 
 from .. import serializers as s
 from .common import RequestIdMixin, parse_uuid, retryable
@@ -50,9 +53,17 @@ def outcome_response(result, policy) -> Response:
              "code": (error.code if error else None) or "subsidy_refused", "attempt_uuid": attempt},
             status=status.HTTP_422_UNPROCESSABLE_ENTITY,
         )
+    if result.outcome == AttemptOutcome.UNCERTAIN:
+        return retryable({"detail": "Your enrollment is being confirmed with your organization's learner credit. "
+                                    "Check again shortly; asking again is safe and will not charge twice.",
+                          "code": "redemption_uncertain", "attempt_uuid": attempt}, status.HTTP_202_ACCEPTED)
     if result.outcome == AttemptOutcome.POLICY_BUSY:
-        return retryable({"detail": "This learner credit is busy with other enrollments; try again shortly.",
-                          "code": "policy_busy", "attempt_uuid": attempt}, status.HTTP_429_TOO_MANY_REQUESTS)
+        if result.code == CODE_REDEMPTION_IN_PROGRESS:
+            detail = "Your enrollment in this course is already being processed; try again shortly."
+        else:
+            detail = "This learner credit is busy with other enrollments; try again shortly."
+        return retryable({"detail": detail, "code": result.code or "policy_busy", "attempt_uuid": attempt},
+                         status.HTTP_429_TOO_MANY_REQUESTS)
     if result.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE:
         service = getattr(result.error, "service", None)
         return retryable({"detail": "A service needed to redeem is unavailable; try again shortly.",
@@ -77,6 +88,9 @@ class PolicyRedeemView(RequestIdMixin, APIView):
                                      description="Your id for this request; recorded on the attempt.")],
         responses={
             200: OpenApiResponse(s.TransactionSerializer, description="Redeemed (or already redeemed): the transaction."),
+            202: OpenApiResponse(s.RetryableErrorSerializer, description="Uncertain: the subsidy service may have "
+                                 "written the transaction but its answer was lost. Nothing more is charged by "
+                                 "asking again; reconciliation settles it. code=redemption_uncertain."),
             **COMMON_ERRORS,
             404: OpenApiResponse(s.ErrorSerializer, description="No such policy."),
             422: OpenApiResponse(
@@ -85,8 +99,9 @@ class PolicyRedeemView(RequestIdMixin, APIView):
                 description="Not redeemable: a reason entry with a learner-facing message; or, when the subsidy "
                             "service refused the transaction, {detail, code} from it (SubsidyRefused shape).",
             ),
-            429: OpenApiResponse(s.RetryableErrorSerializer, description="Policy busy past the bounded wait, or "
-                                 "the subsidy ledger busy past retries. See Retry-After."),
+            429: OpenApiResponse(s.RetryableErrorSerializer, description="The subsidy ledger busy past retries "
+                                 "(code=policy_busy), or this learner's redemption of this content already running "
+                                 "(code=redemption_in_progress). See Retry-After."),
             500: OpenApiResponse(s.ServerErrorSerializer, description="Unexpected error, with the attempt uuid."),
             503: OpenApiResponse(s.RetryableErrorSerializer, description="An upstream service is unavailable. "
                                  "See Retry-After."),

@@ -44,7 +44,7 @@ def fill_add_form(page, live_server, upstream, policy, *, run=None, wait=False):
     page.fill("#id_subsidy_access_policy", str(policy.uuid))
     page.fill("#id_lms_user_id", str(upstream.learner["lms_user_id"]))
     page.fill("#id_course_run_key", run)
-    page.fill("#id_content_price_cents", str(upstream.prices[run]))
+    # A per-learner policy pays the catalog price: the price stays empty.
     if wait:
         page.check("#id_wait_to_redeem")
     page.click("input[name=_save]")
@@ -109,7 +109,7 @@ def test_errors_are_shown_to_staff(page, live_server, upstream, policy):
 
 def test_staff_without_the_permission_cannot_add_or_force(page, live_server, upstream, policy):
     ForcedPolicyRedemption.objects.create(subsidy_access_policy=policy, lms_user_id=101, course_run_key=upstream.run,
-                                          content_price_cents=upstream.price, wait_to_redeem=True)
+                                          wait_to_redeem=True)
     log_in(page, live_server, staff_user(may_force=False))
 
     assert page.locator("#result_list tbody tr").count() == 1  # may look
