@@ -43,7 +43,6 @@ def start(learners=0, database_url=None, redis_url=None, fresh=True):
     settings.LMS_URL = f"{emulator.url}/lms"
     settings.OAUTH2_PROVIDER_URL = f"{emulator.url}/lms/oauth2"
     settings.UPSTREAM_READ_TIMEOUT = 10
-    settings.POLICY_LOCK_WAIT_SECONDS = 10
     settings.ALLOWED_HOSTS = ["*"]
     settings.DEBUG = False
 

@@ -46,13 +46,13 @@ def run(args, emulator, world):
         uuid = None
         row = None
 
-        def __init__(self, **fields):
+        def __init__(self, request):
             self.fields = {}
 
         def note(self, **fields):
             self.fields.update(fields)
 
-        def finish(self, **fields):
+        def finish(self, result):
             pass
 
     real_recorder = redemption.AttemptRecorder

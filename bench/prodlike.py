@@ -1,6 +1,6 @@
 """
 The production-like stack on this machine: the upstream emulator (its own SQLite under var/), MariaDB, Redis and
-gunicorn with 4 worker processes on the ``production`` settings.
+gunicorn on the ``production`` settings with 4 worker processes of 32 threads each (``gthread``: decision 0011).
 
     .venv/bin/python bench/prodlike.py [--learners 500] [--fresh]        # what `make prodlike` runs
 
@@ -37,10 +37,11 @@ def _dev_keys():
     return dev_jwt_keys
 
 
-def service_env(*, database_url, redis_url, emulator_url):
+def service_env(*, database_url, redis_url, emulator_url, threads=32, extra=None):
     """The environment the production settings read, pointed at this machine's stack."""
     keys = _dev_keys()
     env = dict(os.environ)
+    env.update(extra or {})
     env.update({
         "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.production",
         "SECRET_KEY": "prodlike-only-not-a-secret-" + "x" * 40,
@@ -55,6 +56,8 @@ def service_env(*, database_url, redis_url, emulator_url):
         "JWT_AUDIENCE": keys.DEV_JWT_AUDIENCE,
         "JWT_PUBLIC_SIGNING_JWK_SET": keys.DEV_JWT_PUBLIC_JWK_SET,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # One pooled keep-alive connection per thread and upstream configuration (decision 0011).
+        "UPSTREAM_POOL_MAXSIZE": str(threads),
         "PYTHONUNBUFFERED": "1",
     })
     return env
@@ -77,6 +80,35 @@ def mysql_connect(database=None):
                            autocommit=True, connect_timeout=5)
 
 
+def ensure_connection_capacity(needed, say=print):
+    """
+    Threads keep their database connections (CONN_MAX_AGE), two each (the independent one): size MariaDB's
+    max_connections for the stack, as a deployment sizes its database for its workers. A runtime setting only.
+    """
+    connection = mysql_connect()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.max_connections")
+        current = int(cursor.fetchone()[0])
+        if current < needed:
+            cursor.execute(f"SET GLOBAL max_connections = {int(needed)}")
+            say(f"- MariaDB max_connections {current} -> {needed}")
+    connection.close()
+
+
+def worker_pids(gunicorn_pid):
+    """The pids of gunicorn's worker processes (children of its master), from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == gunicorn_pid:
+                pids.append(int(entry.name))
+    return sorted(pids)
+
+
 def ensure_database(name, drop=False):
     connection = mysql_connect()
     with connection.cursor() as cursor:
@@ -89,17 +121,19 @@ def ensure_database(name, drop=False):
 class Stack:
     """Emulator + gunicorn child processes; ``stop()`` ends exactly those (by pid / process group)."""
 
-    def __init__(self, *, db_name, redis_db, emulator_port, service_port, workers, log_dir):
+    def __init__(self, *, db_name, redis_db, emulator_port, service_port, workers, log_dir, threads=32,
+                 env_extra=None):
         self.db_name = db_name
         self.database_url = f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{db_name}"
         self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
         self.emulator_url = f"http://127.0.0.1:{emulator_port}"
         self.service_url = f"http://127.0.0.1:{service_port}"
         self.emulator_port, self.service_port, self.workers = emulator_port, service_port, workers
+        self.threads = threads
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = service_env(database_url=self.database_url, redis_url=self.redis_url,
-                               emulator_url=self.emulator_url)
+                               emulator_url=self.emulator_url, threads=threads, extra=env_extra)
         self.procs = []
         self.world = None
 
@@ -118,6 +152,10 @@ class Stack:
 
     def _manage(self, *args):
         return self._run([PY, "manage.py", *args], f"manage.py {' '.join(args)}")
+
+    def reconcile(self, *args):
+        """``manage.py reconcile_redemptions --json`` against this stack; its summary."""
+        return json.loads(self._manage("reconcile_redemptions", "--json", *args).strip().splitlines()[-1])
 
     def _seed_demo(self, *args):
         """
@@ -149,9 +187,12 @@ class Stack:
         say(f"- seed_demo --learners {learners}")
         self.world = json.loads(self._seed_demo("--json", "--learners", str(learners), "--emulator-url",
                                                 self.emulator_url, "--service-url", self.service_url))
-        say(f"- gunicorn, {self.workers} workers, on {self.service_url}")
-        gunicorn = self._spawn("gunicorn", [
-            GUNICORN, "enterprise_access.wsgi", "-w", str(self.workers), "-b", f"127.0.0.1:{self.service_port}",
+        ensure_connection_capacity(self.workers * self.threads * 2 + 100, say)
+        say(f"- gunicorn, {self.workers} workers x {self.threads} threads (gthread), on {self.service_url}")
+        self.gunicorn = gunicorn = self._spawn("gunicorn", [
+            GUNICORN, "enterprise_access.wsgi", "-k", "gthread", "-w", str(self.workers),
+            "--threads", str(self.threads), "--worker-connections", str(2 * self.threads),
+            "-b", f"127.0.0.1:{self.service_port}",
             "--timeout", "120", "--backlog", "2048", "--graceful-timeout", "10",
         ], self.env)
         wait_until_up(f"{self.service_url}/api/schema/", what="gunicorn", process=gunicorn, timeout=90)
@@ -179,11 +220,11 @@ class Stack:
         self.stop()
 
 
-def start_stack(*, db_name, redis_db, emulator_port, service_port, learners, fresh, workers=4, log_dir=None,
-                say=print):
+def start_stack(*, db_name, redis_db, emulator_port, service_port, learners, fresh, workers=4, threads=32,
+                log_dir=None, env_extra=None, say=print):
     log_dir = Path(log_dir or ROOT / "var" / db_name)
     stack = Stack(db_name=db_name, redis_db=redis_db, emulator_port=emulator_port, service_port=service_port,
-                  workers=workers, log_dir=log_dir)
+                  workers=workers, threads=threads, log_dir=log_dir, env_extra=env_extra)
     try:
         stack.start(learners=learners, fresh=fresh, emulator_db=log_dir / "upstream_emulator.sqlite3", say=say)
     except BaseException:
@@ -201,6 +242,7 @@ def main():
     parser.add_argument("--emulator-port", type=int, default=18270)
     parser.add_argument("--port", type=int, default=18001)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker (gthread)")
     args = parser.parse_args()
 
     stop = {"now": False}
@@ -211,11 +253,12 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     print("Starting the production-like stack:")
     stack = start_stack(db_name=args.db_name, redis_db=args.redis_db, emulator_port=args.emulator_port,
-                        service_port=args.port, learners=args.learners, fresh=args.fresh, workers=args.workers)
+                        service_port=args.port, learners=args.learners, fresh=args.fresh, workers=args.workers,
+                        threads=args.threads)
     try:
         world = stack.world
         print(f"""
-Production-like stack up (production settings, gunicorn -w {args.workers}, MariaDB, Redis):
+Production-like stack up (production settings, gunicorn gthread {args.workers} x {args.threads}, MariaDB, Redis):
   service        {stack.service_url}/            (API schema: {stack.service_url}/api/schema/)
   redeem         POST {stack.service_url}/api/v1/policy-redemption/<policy_uuid>/redeem/
   admin          {stack.service_url}/admin/      ({world['admin']['username']} / {world['admin']['password']})

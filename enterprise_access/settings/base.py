@@ -108,8 +108,9 @@ UPSTREAM_READ_RETRIES = 2
 # ---------------------------------------------------------------------------------------------
 # How often the subsidy create is tried again with the same idempotency key when the ledger is busy (429) or the
 # answer was lost (timeout, dropped connection, 5xx); waits grow from SUBSIDY_BUSY_BACKOFF_SECONDS, with jitter.
-SUBSIDY_CREATE_RETRIES = 4
+SUBSIDY_CREATE_RETRIES = 6
 SUBSIDY_BUSY_BACKOFF_SECONDS = 0.1
+SUBSIDY_BUSY_BACKOFF_MAX_SECONDS = 1.0
 # A run starts no create try later than this after it began sending.
 RUN_SEND_DEADLINE_SECONDS = 60
 # A reservation whose run is still "sent" this long after it was made is presumed abandoned (its process died):

@@ -53,6 +53,7 @@ BACKEND_SERVICE_EDX_OAUTH2_SECRET = require_env("BACKEND_SERVICE_EDX_OAUTH2_SECR
 for _name, _cast in (("UPSTREAM_CONNECT_TIMEOUT", float), ("UPSTREAM_READ_TIMEOUT", float),
                      ("UPSTREAM_POOL_MAXSIZE", int), ("UPSTREAM_READ_RETRIES", int),
                      ("SUBSIDY_CREATE_RETRIES", int), ("SUBSIDY_BUSY_BACKOFF_SECONDS", float),
+                     ("SUBSIDY_BUSY_BACKOFF_MAX_SECONDS", float),
                      ("RUN_SEND_DEADLINE_SECONDS", float), ("RECONCILE_TAKEOVER_SECONDS", float),
                      ("RETRY_AFTER_SECONDS", int)):
     if os.environ.get(_name):

@@ -14,7 +14,9 @@ an existing client (it selects another shared session).
 import hashlib
 import json
 import logging
+import random
 import threading
+import time
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -36,6 +38,9 @@ from .exceptions import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A read asked again after a lost connection waits this long (times the try, with jitter) first.
+READ_RETRY_PAUSE_SECONDS = 0.05
 
 # Cache keys start with this; bump the version when the shape of a cached value changes.
 CACHE_KEY_PREFIX = "enterprise_access.api_client.v1"
@@ -366,6 +371,7 @@ class UpstreamClient:
                 except requests.RequestException as exc:
                     if attempt == tries - 1 or not isinstance(exc, requests.ConnectionError):
                         raise _transport_error(self.service, exc) from exc
+                    time.sleep(READ_RETRY_PAUSE_SECONDS * (attempt + 1) * (0.5 + random.random()))
             return _interpret_response(self.service, response, shape, not_found)
         except UpstreamAPIError as error:
             self._log_failure(error, method, session.token_url if error.service == SERVICE_OAUTH else url)

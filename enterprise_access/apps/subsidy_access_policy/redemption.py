@@ -395,7 +395,8 @@ def _send_create(request, reservation, key) -> _CreateAnswer:
         except UpstreamRequestError as exc:
             answer.error = exc  # a refusal: nothing more to learn by asking again
             return answer
-        pause = settings.SUBSIDY_BUSY_BACKOFF_SECONDS * (2 ** attempt) * (0.5 + random.random())
+        pause = min(settings.SUBSIDY_BUSY_BACKOFF_SECONDS * (2 ** attempt), settings.SUBSIDY_BUSY_BACKOFF_MAX_SECONDS)
+        pause *= 0.5 + random.random()  # jitter: waiters spread out instead of retrying together
         if time.monotonic() + pause >= deadline:
             break
         time.sleep(pause)

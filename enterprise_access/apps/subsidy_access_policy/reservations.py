@@ -235,7 +235,6 @@ def settle(reservation, *, state, transaction_uuid=None, note="") -> SpendReserv
         row.save(update_fields=["state", "note", "transaction_uuid", "open_claim", "settled_at"])
         if state == ReservationState.COMMITTED:
             _after_commit(row)
-    row.refresh_from_db(fields=["settled_at"])
     return row
 
 

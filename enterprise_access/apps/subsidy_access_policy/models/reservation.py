@@ -42,9 +42,11 @@ class SpendReservation(models.Model):
         help_text="The idempotency key of the subsidy create; the ledger holds at most one transaction for it. A "
                   "redemption tried again after a release reserves again under the same key (a new row).",
     )
+    # No database constraint: the reservation transaction locks the policy's row, and a constraint check would
+    # also make every settlement (which never changes this column) wait on that row on MariaDB, a lock-order cycle.
     policy = models.ForeignKey(
         "subsidy_access_policy.SubsidyAccessPolicy", on_delete=models.PROTECT, related_name="reservations",
-        help_text="The policy whose limits this money counts against.",
+        db_constraint=False, help_text="The policy whose limits this money counts against.",
     )
     subsidy_uuid = models.UUIDField(db_index=True, help_text="The subsidy (ledger) that will be charged.")
     lms_user_id = models.IntegerField(help_text="LMS user id of the learner redeeming.")
