@@ -207,17 +207,9 @@ DATABASE_ROUTERS = ["enterprise_access.db_routers.IndependentWritesRouter"]
 
 
 def with_independent_alias(databases):
-    """
-    Add the ``independent`` alias: the same database as ``default`` on a connection of its own.
-
-    On SQLite its transactions begin IMMEDIATE: they take the write lock first, so a read-then-write transaction
-    (the spend reservation, settling it) waits its turn instead of failing when another connection wrote in between.
-    Only this connection does so: a caller's own transaction on ``default`` must not hold the lock it waits for.
-    """
+    """Add the ``independent`` alias: the same database as ``default`` on a connection of its own."""
     independent = dict(databases["default"])
     independent["TEST"] = {**independent.get("TEST", {}), "MIRROR": "default"}
-    if independent["ENGINE"] == "django.db.backends.sqlite3":
-        independent["OPTIONS"] = {**independent.get("OPTIONS", {}), "transaction_mode": "IMMEDIATE"}
     return {**databases, "independent": independent}
 
 

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS
+from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS, lock_row
 
 from . import constants as c
 from .models import AssignedLearnerCreditAccessPolicy, AttemptOutcome, ForcedPolicyRedemption
@@ -75,8 +75,7 @@ def describe_failure(result: RedemptionResult) -> str:
 def _store(record_uuid, result: RedemptionResult, acting_user) -> None:
     """Write the outcome on the record and release its claim; a redemption already stored is never undone."""
     with transaction.atomic(using=DB):
-        record = ForcedPolicyRedemption.objects.using(DB).select_for_update().select_related(
-            "subsidy_access_policy").get(uuid=record_uuid)
+        record = lock_row(ForcedPolicyRedemption, record_uuid, DB)
         record.run_started_at = None
         if getattr(acting_user, "pk", None):
             record.modified_by_id = acting_user.pk

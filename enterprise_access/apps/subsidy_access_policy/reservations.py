@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce, Now
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
-from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS
+from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS, lock_row
 
 from . import constants as c
 from .models import (
@@ -113,16 +113,6 @@ def _other_allocations(policy, own_assignment, counted, using) -> int:
     return -int(allocated.aggregate(total=Sum("content_quantity"))["total"] or 0)
 
 
-def _lock_policy_row(policy_uuid) -> SubsidyAccessPolicy:
-    """
-    Inside the reservation transaction: lock the policy's row, then read it afresh.
-
-    SQLite has no row locks and ignores FOR UPDATE: there the independent connection begins every transaction
-    IMMEDIATE (``settings.base.with_independent_alias``), taking the database's write lock before anything is read.
-    """
-    return SubsidyAccessPolicy.objects.using(DB).select_for_update().get(uuid=policy_uuid)
-
-
 def _limits_reason(policy, snapshot, lms_user_id, amount_cents, assignment, using=DB) -> tuple[str | None, dict]:
     """The first limit ``amount_cents`` more would pass, counting the ledger, open reservations and allocations."""
     counted = counted_reservations(policy.uuid, snapshot.read_started, using)
@@ -170,7 +160,7 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
     claim = learner_content_claim(policy.subsidy_uuid, lms_user_id, content_key)
     try:
         with transaction.atomic(using=DB):
-            current = _lock_policy_row(policy.uuid)
+            current = lock_row(SubsidyAccessPolicy, policy.uuid, DB)
             committed = SpendReservation.objects.using(DB).filter(
                 idempotency_key=idempotency_key, state=ReservationState.COMMITTED).first()
             if committed is not None:
@@ -216,7 +206,7 @@ def settle(reservation, *, state, transaction_uuid=None, note="") -> SpendReserv
     returned says which (``settled_by_this_call``).
     """
     with transaction.atomic(using=DB):
-        row = SpendReservation.objects.using(DB).select_for_update().filter(pk=reservation.pk).first()
+        row = lock_row(SpendReservation, reservation.pk, DB)
         if row is None or row.state not in OPEN_STATES:
             row = row or reservation
             row.settled_by_this_call = False
@@ -243,8 +233,7 @@ def _after_commit(row):
     from enterprise_access.apps.content_assignments.services import mark_accepted  # noqa: below this app's models
 
     if row.assignment_id:
-        assignment = LearnerContentAssignment.objects.using(DB).select_for_update().filter(
-            uuid=row.assignment_id).first()
+        assignment = lock_row(LearnerContentAssignment, row.assignment_id, DB)
         if assignment is not None and assignment.state != AssignmentState.ACCEPTED:
             mark_accepted(assignment, transaction_uuid=row.transaction_uuid, using=DB)
     if row.forced_redemption_id:
