@@ -14,6 +14,7 @@ OUTCOME_SHORT_LABELS = {
     AttemptOutcome.POLICY_BUSY: "policy busy",
     AttemptOutcome.UPSTREAM_UNAVAILABLE: "upstream down",
     AttemptOutcome.UNEXPECTED_ERROR: "error",
+    AttemptOutcome.UNCERTAIN: "uncertain",
 }
 # Chosen to read apart in a stacked bar and for colour-blind readers (Okabe-Ito palette), darkened for contrast
 # with white text on the list's badges.
@@ -25,6 +26,7 @@ OUTCOME_COLORS = {
     AttemptOutcome.POLICY_BUSY: "#0a6eb4",
     AttemptOutcome.UNEXPECTED_ERROR: "#b00020",
     AttemptOutcome.IN_PROGRESS: "#5f6b73",
+    AttemptOutcome.UNCERTAIN: "#8c5a00",
 }
 OTHER_COLOR = "#3d4a52"
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
+from enterprise_access.apps.core.history_admin import ReadOnlyHistoryAdmin
 
 from ..forcing import force_redemption
 from ..models import ForcedPolicyRedemption
@@ -63,7 +63,7 @@ def report(request, record: ForcedPolicyRedemption, result) -> None:
 
 
 @admin.register(ForcedPolicyRedemption)
-class ForcedPolicyRedemptionAdmin(SimpleHistoryAdmin):
+class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
     """
     Forced redemptions. Anyone on staff may look; only holders of ``force_redemption`` may add or force.
 
@@ -118,8 +118,8 @@ class ForcedPolicyRedemptionAdmin(SimpleHistoryAdmin):
         return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.redeemed_at is not None:
-            return INPUT_FIELDS + RESULT_FIELDS + RECORD_FIELDS  # a redeemed record never changes
+        if obj is not None and (obj.redeemed_at is not None or obj.run_started_at is not None):
+            return INPUT_FIELDS + RESULT_FIELDS + RECORD_FIELDS  # a redeemed or running record does not change
         return RESULT_FIELDS + RECORD_FIELDS
 
     @admin.display(description="state")

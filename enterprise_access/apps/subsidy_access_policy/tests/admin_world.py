@@ -61,7 +61,7 @@ ATTEMPT_EXAMPLES = {
     ],
 }
 
-FORCED_STATES = ("waiting", "redeemed", "errored")
+FORCED_STATES = ("waiting", "running", "redeemed", "errored")
 
 
 def person(*, superuser=False, view_only=False, may_force=False, **fields):
@@ -126,9 +126,11 @@ def build_admin_world(*, days: int = 3):
     for state in FORCED_STATES:
         record = ForcedPolicyRedemption(
             subsidy_access_policy=policies["per_learner_enrollment"], lms_user_id=demo.LEARNERS[1]["lms_user_id"],
-            course_run_key=demo.ORDINARY_RUNS[1], content_price_cents=demo.PRICES[demo.ORDINARY_RUNS[1]],
+            course_run_key=demo.ORDINARY_RUNS[1], content_price_cents=None,  # a per-learner policy: catalog price
             wait_to_redeem=state == "waiting", created_by=people.forcer, modified_by=people.forcer,
         )
+        if state == "running":
+            record.run_started_at = now  # a forcing holds it
         if state == "redeemed":
             record.redeemed_at, record.transaction_uuid = now, uuid4()
         if state == "errored":

@@ -33,7 +33,7 @@ from enterprise_access.apps.subsidy_access_policy.models import (
     SubsidyAccessPolicy,
 )
 
-from .admin_world import build_admin_world
+from .admin_world import FORCED_STATES, build_admin_world
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "independent"])
 
@@ -141,6 +141,6 @@ def test_every_admin_page_opens_for_view_only_staff(world):
 def test_the_world_has_a_row_of_every_state(world):
     """The crawl is only as good as its rows: every outcome, every forced and assignment state, every policy type."""
     assert set(RedemptionAttempt.objects.values_list("outcome", flat=True)) == set(AttemptOutcome.values)
-    assert {record.state for record in ForcedPolicyRedemption.objects.all()} == {"waiting", "redeemed", "errored"}
+    assert {record.state for record in ForcedPolicyRedemption.objects.all()} == set(FORCED_STATES)
     assert set(LearnerContentAssignment.objects.values_list("state", flat=True)) == set(AssignmentState.values)
     assert set(SubsidyAccessPolicy.objects.values_list("policy_type", flat=True)) == set(PolicyType.values)
