@@ -273,6 +273,14 @@ def test_create_committed_after_our_timeout_is_asked_again_with_the_same_key(ups
     assert len([tx for tx in upstream.control.transactions(policy.subsidy_uuid)
                 if tx.get("lms_user_id") == LEARNER["lms_user_id"]]) == 1
     assert SpendReservation.objects.get(policy=policy).state == ReservationState.COMMITTED
+    wait_for_creates(upstream, 2)  # the late first try lands in this test, not the next
+
+
+def wait_for_creates(upstream, count):
+    deadline = time.monotonic() + count * FAULT_DELAY_MS / 1000 + 3
+    while len(subsidy_creates(upstream)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(subsidy_creates(upstream)) >= count
 
 
 @pytest.mark.parametrize("kind", ["assigned", "per_learner_enrollment"])
@@ -307,6 +315,7 @@ def test_create_answers_lost_past_every_try_is_uncertain_then_the_learners_retry
     assert len(committed_transactions(upstream, policy)) == 1
     reservation.refresh_from_db()
     assert (reservation.state, str(reservation.transaction_uuid)) == (ReservationState.COMMITTED, late[0]["uuid"])
+    wait_for_creates(upstream, settings.SUBSIDY_CREATE_RETRIES + 2)  # every late try lands in this test, not the next
     if kind == "assigned":
         assignment = policy.assignment_configuration.assignments.get()
         assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == late[0]["uuid"]
