@@ -315,7 +315,7 @@ def test_create_answers_lost_past_every_try_is_uncertain_then_the_learners_retry
     assert len(committed_transactions(upstream, policy)) == 1
     reservation.refresh_from_db()
     assert (reservation.state, str(reservation.transaction_uuid)) == (ReservationState.COMMITTED, late[0]["uuid"])
-    wait_for_creates(upstream, settings.SUBSIDY_CREATE_RETRIES + 2)  # every late try lands in this test, not the next
+    wait_for_creates(upstream, settings.SUBSIDY_CREATE_RETRIES + 1)  # every late try lands in this test, not the next
     if kind == "assigned":
         assignment = policy.assignment_configuration.assignments.get()
         assert assignment.state == AssignmentState.ACCEPTED and str(assignment.transaction_uuid) == late[0]["uuid"]
