@@ -1,5 +1,6 @@
 """
-The spend guard: durable reservations against a policy's limits (decision record 0010).
+The spend guard: durable reservations against a policy's limits (decision record 0010). The arithmetic of the
+limits (what counts, read-only) lives with the model, ``models/reservation.py``; writing and settling here.
 
 A redemption reads what the ledger says is spent, then, in ONE short database transaction that locks the policy's
 row and re-reads it, checks the limits against
@@ -24,8 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Coalesce, Now
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
@@ -38,27 +38,16 @@ from .models import (
     ForcedPolicyRedemption,
     ReservationState,
     SpendReservation,
+    SpendSnapshot,
     SubsidyAccessPolicy,
     is_reversed,
     learner_content_claim,
+    limits_reason,
 )
 
 logger = logging.getLogger(__name__)
 
 DB = INDEPENDENT_DB_ALIAS
-
-
-@dataclass
-class SpendSnapshot:
-    """What the ledger said was spent, and when (database clock) the reading began."""
-
-    read_started: datetime
-    policy_spent: int
-    learner_transactions: list | None = None
-
-    @property
-    def learner_spent(self) -> int:
-        return -sum(int(tx.get("quantity") or 0) for tx in self.learner_transactions or [])
 
 
 # ReserveOutcome.reason when a conflicting reservation settled before it could be read: simply try again.
@@ -75,77 +64,6 @@ class ReserveOutcome:
     # A reservation under the same key already committed: the ledger holds this very redemption.
     committed: SpendReservation | None = None
     figures: dict = field(default_factory=dict)
-
-
-def database_now(policy_uuid, using=DB) -> datetime:
-    """The database's clock, read through the reservation connection (one primary-key lookup)."""
-    return (SubsidyAccessPolicy.objects.using(using).filter(uuid=policy_uuid).annotate(db_now=Now())
-            .values_list("db_now", flat=True).first())
-
-
-def read_spend(policy, lms_user_id, *, per_learner: bool, using=DB) -> SpendSnapshot:
-    """
-    The ledger's figures for ``policy`` (and the learner, when the policy has per-learner limits), with the
-    database time read *before* the upstream calls. Runs outside every lock.
-    """
-    started = database_now(policy.uuid, using)
-    spent = policy.ledger_spent()
-    learner = policy.learner_transactions(lms_user_id) if per_learner else None
-    return SpendSnapshot(read_started=started, policy_spent=spent, learner_transactions=learner)
-
-
-def counted_reservations(policy_uuid, read_started, using=DB):
-    """Reservations of the policy the ledger reading that began at ``read_started`` may not include."""
-    return SpendReservation.objects.using(using).filter(policy_id=policy_uuid).filter(
-        Q(state__in=OPEN_STATES) | Q(state=ReservationState.COMMITTED, settled_at__gte=read_started)
-    )
-
-
-def _other_allocations(policy, own_assignment, counted, using) -> int:
-    """Cents set aside by other learners' allocated assignments whose redemption is not already counted."""
-    if not policy.assignment_configuration_id:
-        return 0
-    allocated = LearnerContentAssignment.objects.using(using).filter(
-        assignment_configuration_id=policy.assignment_configuration_id, state=AssignmentState.ALLOCATED,
-    ).exclude(uuid__in=counted.exclude(assignment__isnull=True).values("assignment_id"))
-    if own_assignment is not None:
-        allocated = allocated.exclude(uuid=own_assignment.uuid)
-    return -int(allocated.aggregate(total=Sum("content_quantity"))["total"] or 0)
-
-
-def _limits_reason(policy, snapshot, lms_user_id, amount_cents, assignment, using=DB) -> tuple[str | None, dict]:
-    """The first limit ``amount_cents`` more would pass, counting the ledger, open reservations and allocations."""
-    counted = counted_reservations(policy.uuid, snapshot.read_started, using)
-    figures = {"ledger_spent": snapshot.policy_spent, "amount": amount_cents}
-    if policy.spend_limit is not None:
-        figures["reserved"] = int(counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
-        figures["allocated"] = _other_allocations(policy, assignment, counted, using)
-        total = snapshot.policy_spent + figures["reserved"] + figures["allocated"] + amount_cents
-        if total > policy.spend_limit:
-            return c.REASON_POLICY_SPEND_LIMIT_REACHED, figures
-    learner_counted = counted.filter(lms_user_id=lms_user_id)
-    if policy.per_learner_enrollment_limit is not None:
-        reserved = learner_counted.aggregate(n=Count("pk"))["n"]
-        if len(snapshot.learner_transactions or []) + reserved + 1 > policy.per_learner_enrollment_limit:
-            return c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED, figures
-    if policy.per_learner_spend_limit is not None:
-        # Like the upstream consumer: the raw sum of the learner's redemptions, reversals not netted.
-        reserved = int(learner_counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
-        if snapshot.learner_spent + reserved + amount_cents > policy.per_learner_spend_limit:
-            return c.REASON_LEARNER_MAX_SPEND_REACHED, figures
-    return None, figures
-
-
-def limits_reason(policy, decision, lms_user_id) -> str | None:
-    """
-    Read only: would ``decision`` (an eligible can_redeem result) pass the limits now? Same arithmetic as
-    ``reserve``, without the lock and without writing anything (for the can-redeem endpoint).
-    """
-    # Reads only, through the ordinary connection: the rows it counts are committed by their own transactions.
-    snapshot = read_spend(policy, lms_user_id, per_learner=policy.has_learner_limits, using=DEFAULT_DB_ALIAS)
-    reason, _ = _limits_reason(policy, snapshot, lms_user_id, decision.content_price, decision.assignment,
-                               DEFAULT_DB_ALIAS)
-    return reason
 
 
 def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount_cents, idempotency_key,
@@ -168,7 +86,7 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
                 return ReserveOutcome(committed=committed)
             if not current.is_redeemable_now:
                 return ReserveOutcome(reason=c.REASON_POLICY_EXPIRED)
-            reason, figures = _limits_reason(current, snapshot, lms_user_id, amount_cents, assignment)
+            reason, figures = limits_reason(current, snapshot, lms_user_id, amount_cents, assignment, DB)
             if reason:
                 return ReserveOutcome(reason=reason, figures=figures)
             reservation = SpendReservation.objects.using(DB).create(
@@ -182,6 +100,22 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
     except IntegrityError:
         conflict = SpendReservation.objects.using(DB).filter(open_claim=claim).first()
         return ReserveOutcome(conflict=conflict, reason=None if conflict is not None else RETRY)
+
+
+def database_now(policy_uuid, using=DB) -> datetime:
+    """The database's clock, read through ``using`` (one primary-key lookup)."""
+    return SubsidyAccessPolicy(uuid=policy_uuid).database_now(using)
+
+
+def read_spend(policy, lms_user_id, *, per_learner: bool, using=DB) -> SpendSnapshot:
+    """
+    The ledger's figures for ``policy`` (and the learner, when the policy has per-learner limits), with the
+    database time read *before* the upstream calls. Runs outside every lock.
+    """
+    started = database_now(policy.uuid, using)
+    spent = policy.ledger_spent()
+    learner = policy.learner_transactions(lms_user_id) if per_learner else None
+    return SpendSnapshot(read_started=started, policy_spent=spent, learner_transactions=learner)
 
 
 # ----- the create: sent, settled -----------------------------------------------------------------------------

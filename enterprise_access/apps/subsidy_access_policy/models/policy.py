@@ -10,7 +10,8 @@ import logging
 from uuid import uuid4
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, models
+from django.db.models.functions import Now
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -21,6 +22,7 @@ from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
 
 from .. import constants as c
+from .reservation import SpendSnapshot, limits_reason
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +225,11 @@ class SubsidyAccessPolicy(models.Model):
     def has_learner_limits(self) -> bool:
         return self.per_learner_enrollment_limit is not None or self.per_learner_spend_limit is not None
 
+    def database_now(self, using):
+        """The database's own clock, read through ``using`` (spend readings are ordered on it, decision 0010)."""
+        return (type(self).objects.using(using).filter(uuid=self.uuid).annotate(db_now=Now())
+                .values_list("db_now", flat=True).first())
+
     def current_history_row(self):
         """The history row describing the policy as it is now (the newest one)."""
         return self.history.order_by("-history_date", "-history_id").first()
@@ -273,12 +280,15 @@ class SubsidyAccessPolicy(models.Model):
         the ledger says is spent plus every open reservation, exactly as a redemption's reservation does, but
         nothing is reserved: the redemption workflow decides again when it reserves.
         """
-        from ..reservations import limits_reason  # noqa: the spend guard sits above the models
-
         result = self.check_eligibility(lms_user_id, content_key, skip_customer_user_check, late_enrollment)
         if not result.redeemable:
             return result
-        reason = limits_reason(self, result, lms_user_id)
+        # Reads only, through the ordinary connection: the reservations it counts commit on their own.
+        snapshot = SpendSnapshot(read_started=self.database_now(DEFAULT_DB_ALIAS), policy_spent=self.ledger_spent(),
+                                 learner_transactions=(self.learner_transactions(lms_user_id)
+                                                       if self.has_learner_limits else None))
+        reason, _ = limits_reason(self, snapshot, lms_user_id, result.content_price, result.assignment,
+                                  DEFAULT_DB_ALIAS)
         return result.refused(reason) if reason else result
 
     def check_eligibility(self, lms_user_id, content_key, skip_customer_user_check=False,

@@ -7,8 +7,16 @@ that locks the policy's row, and it counts against the policy's limits until the
 dropped connection, a 5xx after the request was sent) stays counted until reconciliation finds out.
 """
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import models
+from django.db.models import Count, Q, Sum
+
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
+
+from .. import constants as c
 
 
 class ReservationState(models.TextChoices):
@@ -103,3 +111,63 @@ class SpendReservation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+
+# ----- the arithmetic of the limits (read only; the spend guard writes in reservations.py) -----------------------
+
+@dataclass
+class SpendSnapshot:
+    """What the ledger said was spent, and when (database clock) the reading began."""
+
+    read_started: datetime
+    policy_spent: int
+    learner_transactions: list | None = None
+
+    @property
+    def learner_spent(self) -> int:
+        return -sum(int(tx.get("quantity") or 0) for tx in self.learner_transactions or [])
+
+
+def counted_reservations(policy_uuid, read_started, using):
+    """Reservations of the policy the ledger reading that began at ``read_started`` may not include."""
+    return SpendReservation.objects.using(using).filter(policy_id=policy_uuid).filter(
+        Q(state__in=OPEN_STATES) | Q(state=ReservationState.COMMITTED, settled_at__gte=read_started)
+    )
+
+
+def other_allocations(policy, own_assignment, counted, using) -> int:
+    """Cents set aside by other learners' allocated assignments whose redemption is not already counted."""
+    if not policy.assignment_configuration_id:
+        return 0
+    allocated = LearnerContentAssignment.objects.using(using).filter(
+        assignment_configuration_id=policy.assignment_configuration_id, state=AssignmentState.ALLOCATED,
+    ).exclude(uuid__in=counted.exclude(assignment__isnull=True).values("assignment_id"))
+    if own_assignment is not None:
+        allocated = allocated.exclude(uuid=own_assignment.uuid)
+    return -int(allocated.aggregate(total=Sum("content_quantity"))["total"] or 0)
+
+
+def limits_reason(policy, snapshot, lms_user_id, amount_cents, assignment, using) -> tuple[str | None, dict]:
+    """
+    The first limit ``amount_cents`` more would pass, counting the ledger's spend, every reservation it may not
+    reflect yet and (assigned policies) other learners' allocations; with the figures it added up.
+    """
+    counted = counted_reservations(policy.uuid, snapshot.read_started, using)
+    figures = {"ledger_spent": snapshot.policy_spent, "amount": amount_cents}
+    if policy.spend_limit is not None:
+        figures["reserved"] = int(counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
+        figures["allocated"] = other_allocations(policy, assignment, counted, using)
+        total = snapshot.policy_spent + figures["reserved"] + figures["allocated"] + amount_cents
+        if total > policy.spend_limit:
+            return c.REASON_POLICY_SPEND_LIMIT_REACHED, figures
+    learner_counted = counted.filter(lms_user_id=lms_user_id)
+    if policy.per_learner_enrollment_limit is not None:
+        reserved = learner_counted.aggregate(n=Count("pk"))["n"]
+        if len(snapshot.learner_transactions or []) + reserved + 1 > policy.per_learner_enrollment_limit:
+            return c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED, figures
+    if policy.per_learner_spend_limit is not None:
+        # Like the upstream consumer: the raw sum of the learner's redemptions, reversals not netted.
+        reserved = int(learner_counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
+        if snapshot.learner_spent + reserved + amount_cents > policy.per_learner_spend_limit:
+            return c.REASON_LEARNER_MAX_SPEND_REACHED, figures
+    return None, figures
