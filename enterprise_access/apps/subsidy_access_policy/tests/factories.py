@@ -10,9 +10,12 @@ from enterprise_access.apps.core.models import User
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import (
     AssignedLearnerCreditAccessPolicy,
+    AttemptOutcome,
+    AttemptSource,
     ForcedPolicyRedemption,
     PerLearnerEnrollmentCreditAccessPolicy,
     PerLearnerSpendCreditAccessPolicy,
+    RedemptionAttempt,
 )
 
 
@@ -93,3 +96,20 @@ class ForcedRedemptionFactory(factory.django.DjangoModelFactory):
 
 def later(days=30):
     return timezone.now() + timedelta(days=days)
+
+
+class RedemptionAttemptFactory(factory.django.DjangoModelFactory):
+    """An attempt row as the workflow leaves it; a redeemed one unless told otherwise."""
+
+    class Meta:
+        model = RedemptionAttempt
+
+    policy_uuid = factory.LazyFunction(uuid4)
+    enterprise_customer_uuid = factory.LazyFunction(uuid4)
+    lms_user_id = factory.Sequence(lambda n: 9000 + n)
+    content_key = "course-v1:DemoU+Cooking101+2T2026"
+    source = AttemptSource.LEARNER_REDEEM_API
+    outcome = AttemptOutcome.REDEEMED
+    can_redeem = True
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyAttribute(lambda a: a.started_at + timedelta(milliseconds=40))
