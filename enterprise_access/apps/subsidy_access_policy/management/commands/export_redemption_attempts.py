@@ -1,78 +1,58 @@
 """
-Stream redemption attempts to CSV or JSON lines, in constant memory, whatever the table's size.
+Export redemption attempts as CSV or JSON lines, in constant memory, whatever the table's size.
 
-Rows are read in keyset-paginated batches ordered by (started_at, uuid): each batch is one indexed range
-query, and nothing holds more than one batch. (A plain queryset iterator would buffer the whole result on
-MySQL, whose drivers read result sets client-side.)
+The rows and their format come from ``subsidy_access_policy.attempt_export``; this command deals with the
+command line and with where the bytes go: a file appears only once it is complete, and a reader that stops
+early (``| head``) ends the export quietly.
 """
-import csv
-import json
-import sys
+import io
+import os
+import tempfile
+from functools import partial
 from datetime import datetime, time, timezone as dt_timezone
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 from django.utils.dateparse import parse_date, parse_datetime
 
-from ...models import RedemptionAttempt
-
-COLUMNS = [
-    "uuid", "started_at", "finished_at", "outcome", "source", "policy_uuid", "enterprise_customer_uuid",
-    "lms_user_id", "content_key", "assignment_id", "subsidy_request_uuid", "forced_redemption_id", "request_id",
-    "acting_user_id", "policy_history_id", "can_redeem", "reason", "already_redeemed", "transaction_uuid",
-    "transaction_state", "fulfillment_identifier", "external_references", "content_price", "error_status",
-    "error_code", "error_message", "can_redeem_ms", "subsidy_call_ms", "request_metadata", "error_payload",
-]
-JSON_COLUMNS = {"external_references", "request_metadata", "error_payload"}
+from ...attempt_export import FORMATS, write_attempts
 
 
 def parse_when(value, *, end_of_day=False):
     """Accept 2026-11-01 or a full ISO datetime; naive values are UTC."""
-    parsed = parse_datetime(value)
-    if parsed is None:
+    try:
+        # A bare date first: parse_datetime reads "2026-11-30" as its midnight, which would cut --until's day off.
         day = parse_date(value)
-        if day is None:
-            raise CommandError(f"Not a date or datetime: {value!r}. Use YYYY-MM-DD or ISO 8601.")
-        parsed = datetime.combine(day, time.max if end_of_day else time.min)
+        parsed = datetime.combine(day, time.max if end_of_day else time.min) if day else parse_datetime(value)
+    except ValueError:  # well formed, but no such day or time (2026-13-01)
+        parsed = None
+    if parsed is None:
+        raise CommandError(f"Not a date or datetime: {value!r}. Use YYYY-MM-DD or ISO 8601.")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt_timezone.utc)
     return parsed
 
 
-def _plain(value):
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def iter_attempt_batches(since, until, batch_size):
-    queryset = RedemptionAttempt.objects.filter(started_at__gte=since)
-    if until is not None:
-        queryset = queryset.filter(started_at__lte=until)
-    queryset = queryset.order_by("started_at", "uuid").values_list(*COLUMNS)
-    last = None
-    while True:
-        page = queryset
-        if last is not None:
-            page = page.filter(Q(started_at__gt=last[0]) | Q(started_at=last[0], uuid__gt=last[1]))
-        batch = list(page[:batch_size])
-        if not batch:
-            return
-        yield batch
-        last = (batch[-1][1], batch[-1][0])
+def _default_file_mode():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 class Command(BaseCommand):
-    help = "Export redemption attempts started in [--since, --until] as CSV or JSON lines."
+    help = (
+        "Export redemption attempts started in [--since, --until] as CSV or JSON lines (UTF-8), in no particular "
+        "order. With --output, the file appears only when the export is complete: on an error nothing is left "
+        "behind and an existing file is untouched. On standard output, a reader that stops early (| head) ends "
+        "the export quietly with exit status 0."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", required=True, help="Start date or datetime (inclusive).")
         parser.add_argument("--until", help="End date (inclusive, to the end of that day) or datetime.")
-        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+        parser.add_argument("--format", choices=FORMATS, default="csv")
         parser.add_argument("--output", help="File to write; standard output if omitted.")
-        parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument("--batch-size", type=int, default=5000, help="Rows read per query (default 5000).")
 
     def handle(self, *args, **options):
         since = parse_when(options["since"])
@@ -81,21 +61,52 @@ class Command(BaseCommand):
             raise CommandError("--until is before --since.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
-        out = open(options["output"], "w", newline="", encoding="utf-8") if options["output"] else sys.stdout
-        written = 0
+        export = dict(since=since, until=until, fmt=options["format"], batch_size=options["batch_size"])
         try:
-            if options["format"] == "csv":
-                writer = csv.writer(out)
-                writer.writerow(COLUMNS)
-            for batch in iter_attempt_batches(since, until, options["batch_size"]):
-                for row in batch:
-                    if options["format"] == "csv":
-                        writer.writerow([json.dumps(v) if k in JSON_COLUMNS and v is not None else _plain(v)
-                                         for k, v in zip(COLUMNS, row)])
-                    else:
-                        out.write(json.dumps(dict(zip(COLUMNS, row)), default=_plain) + "\n")
-                written += len(batch)
-        finally:
             if options["output"]:
-                out.close()
+                written = self._to_file(Path(options["output"]), export)
+            else:
+                written = write_attempts(_Unended(self.stdout), **export)
+                self.stdout.flush()
+        except BrokenPipeError:
+            self._quiet_after_closed_pipe()
+            return
         self.stderr.write(f"Exported {written} redemption attempts.")
+
+    def _to_file(self, target, export):
+        if target.exists() and not target.is_file():  # a FIFO or /dev/stdout: nothing to put in place
+            with open(target, "w", newline="", encoding="utf-8") as out:
+                return write_attempts(out, **export)
+        try:
+            handle, unfinished = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        except OSError as exc:
+            raise CommandError(f"Cannot write beside {target}: {exc}") from exc
+        try:
+            with open(handle, "w", newline="", encoding="utf-8") as out:
+                written = write_attempts(out, **export)
+            os.chmod(unfinished, _default_file_mode())
+            os.replace(unfinished, target)
+            return written
+        except BaseException as exc:
+            os.unlink(unfinished)
+            if isinstance(exc, Exception):
+                raise CommandError(f"The export failed, so {target} was not written: {exc}") from exc
+            raise
+
+    def _quiet_after_closed_pipe(self):
+        # What is still buffered for the closed pipe would fail again when Python flushes standard output at
+        # exit, with a traceback; send it nowhere instead.
+        try:
+            descriptor = self.stdout.fileno()
+        except (AttributeError, io.UnsupportedOperation):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, descriptor)
+        os.close(devnull)
+
+
+class _Unended:
+    """Django's stdout wrapper, writing text as given (it would end every write with a newline)."""
+
+    def __init__(self, wrapper):
+        self.write = partial(wrapper.write, ending="")
