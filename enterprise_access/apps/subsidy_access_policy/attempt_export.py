@@ -183,9 +183,14 @@ MARKER = "\x00"
 _INDEX_RANGE_MAX_SHARE = 0.2
 
 
+class _Literal(str):
+    """A piece of fixed text in a line: adjacent ones are sent as one SQL string."""
+
+
 def _mysql_value(column, fmt, native_uuid, careful, params):
     """
-    SQL for the column's text in a finished line; literal parameters are appended to ``params``.
+    The pieces (SQL expressions and ``_Literal`` text) that write the column's value in a finished line; literal
+    parameters are appended to ``params``.
 
     In CSV the value may be NULL, which the line's CONCAT_WS writes as an empty field (one function for the
     whole line instead of an IFNULL per column); in JSON lines it is never NULL. ``careful`` is False in the SQL
@@ -195,9 +200,12 @@ def _mysql_value(column, fmt, native_uuid, careful, params):
 
     def finish(text):  # JSON: quoted, and null for NULL
         if csv:
-            return text
-        quoted = f"CONCAT('\"', {text}, '\"')" if kind in ("uuid", "datetime", "text") else text
-        return f"IFNULL({quoted}, 'null')" if column.null else quoted
+            return [text]
+        if kind not in ("uuid", "datetime", "text"):
+            return [f"IFNULL({text}, 'null')" if column.null else text]
+        if column.null:
+            return [f"IFNULL(CONCAT('\"', {text}, '\"'), 'null')"]
+        return [_Literal('"'), text, _Literal('"')]
 
     if kind == "uuid":
         if native_uuid:
@@ -212,7 +220,7 @@ def _mysql_value(column, fmt, native_uuid, careful, params):
         return finish(f"REPLACE(REPLACE(CONCAT({name}, '+00:00'), ' ', 'T'), '.000000+', '+')")
     if kind == "bool":
         yes, no, empty = ("'True'", "'False'", "NULL") if csv else ("'true'", "'false'", "'null'")
-        return f"CASE {name} WHEN 1 THEN {yes} WHEN 0 THEN {no} ELSE {empty} END"
+        return [f"CASE {name} WHEN 1 THEN {yes} WHEN 0 THEN {no} ELSE {empty} END"]
     if kind == "int":
         return finish(name)
     if kind == "json":
@@ -221,34 +229,42 @@ def _mysql_value(column, fmt, native_uuid, careful, params):
             return finish(name)
         # The ORM reads a stored JSON null as None: an empty field, like NULL.
         params.append(_CSV_QUOTE_BYTES)
-        return (f"IF(CAST({name} AS BINARY) = 'null', NULL, IF(CAST({name} AS BINARY) REGEXP %s, "
-                f"CONCAT('\"', REPLACE({name}, '\"', '\"\"'), '\"'), {name}))")
+        return [f"IF(CAST({name} AS BINARY) = 'null', NULL, IF(CAST({name} AS BINARY) REGEXP %s, "
+                f"CONCAT('\"', REPLACE({name}, '\"', '\"\"'), '\"'), {name}))"]
     # text
     if not careful:
         return finish(name)
     if csv:
         params.append(_CSV_QUOTE_BYTES)
-        return f"IF(CAST({name} AS BINARY) REGEXP %s, CONCAT('\"', REPLACE({name}, '\"', '\"\"'), '\"'), {name})"
+        return [f"IF(CAST({name} AS BINARY) REGEXP %s, CONCAT('\"', REPLACE({name}, '\"', '\"\"'), '\"'), {name})"]
     params.append(_JSON_UNSAFE_BYTES)
     marked = f"CONCAT(CHAR(0 USING utf8mb4), HEX(CONVERT({name} USING utf8mb4)), CHAR(0 USING utf8mb4))"  # _unmark
     escaped = f"IF(CAST({name} AS BINARY) REGEXP %s, {marked}, CONCAT('\"', {name}, '\"'))"
-    return f"IFNULL({escaped}, 'null')" if column.null else escaped
+    return [f"IFNULL({escaped}, 'null')" if column.null else escaped]
 
 
 def _mysql_line(columns, fmt, native_uuid):
     """SQL for one finished line (line ending included), and its parameters."""
 
     def line(careful, params):
-        parts = []
+        pieces = []
         for index, column in enumerate(columns):
             if fmt == "csv":
-                parts += ["','"] if index else []
+                pieces += [_Literal(",")] if index else []
             else:
-                parts.append(f"'{'{' if index == 0 else ', '}\"{column.name}\": '")
-            parts.append(_mysql_value(column, fmt, native_uuid, careful, params))
-        parts.append("CHAR(13, 10 USING utf8mb4)" if fmt == "csv" else "'}', CHAR(10 USING utf8mb4)")
+                pieces.append(_Literal(f'{"{" if index == 0 else ", "}"{column.name}": '))
+            pieces += _mysql_value(column, fmt, native_uuid, careful, params)
+        pieces += [_Literal("}")] if fmt == "jsonl" else []
+        parts = []
+        for piece in pieces:
+            if isinstance(piece, _Literal) and parts and isinstance(parts[-1], _Literal):
+                parts[-1] = _Literal(parts[-1] + piece)
+            else:
+                parts.append(piece)
+        sql = [f"'{part}'" if isinstance(part, _Literal) else part for part in parts]
+        sql.append("CHAR(13, 10 USING utf8mb4)" if fmt == "csv" else "CHAR(10 USING utf8mb4)")
         # CONCAT_WS skips NULL arguments: with no separator, a NULL value becomes an empty CSV field.
-        return f"CONCAT_WS('', {', '.join(parts)})"
+        return f"CONCAT_WS('', {', '.join(sql)})"
 
     texts = ", ".join(f"`{column.name}`" for column in columns if column.kind == "text")
     if not texts:
