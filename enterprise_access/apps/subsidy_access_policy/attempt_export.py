@@ -21,6 +21,8 @@ and nothing holds more than a few pages. The MySQL writer walks the rows in whic
 ``started_at`` when the range is a small part of the table (an index range), else in primary-key order (a scan
 of the clustered index, which beats one random lookup per row by several times). Rows come in no promised order.
 """
+import csv
+import io
 import json
 import queue
 from collections import deque
@@ -121,19 +123,34 @@ def _plain(value):
     return str(value)
 
 
-def _csv_field(value, kind):
-    text = json.dumps(value) if kind == "json" and value is not None else _plain(value)
-    # Quoted exactly when Python's csv module (QUOTE_MINIMAL, "," and '"', "\r\n" line ends) would quote it.
-    if "," in text or '"' in text or "\r" in text or "\n" in text:
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def _iso(value):
+    return None if value is None else value.isoformat()
 
 
-def format_row(values, columns, fmt):
-    """One attempt (values in ``columns`` order, as the ORM returns them) as a finished line."""
-    if fmt == "csv":
-        return ",".join(_csv_field(value, column.kind) for value, column in zip(values, columns)) + "\r\n"
-    return json.dumps({column.name: value for column, value in zip(columns, values)}, default=_plain) + "\n"
+def _json_text(value):
+    return None if value is None else json.dumps(value)
+
+
+# The values Python's csv module would not write as the format wants (it writes str(value), and None as "").
+_CSV_CONVERTERS = {"datetime": _iso, "json": _json_text}
+
+
+def format_rows(batch, columns, fmt):
+    """Attempts (values in ``columns`` order, as the ORM returns them) as finished lines."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(dict(zip((column.name for column in columns), values)), default=_plain) + "\n"
+                       for values in batch)
+    convert = [(index, _CSV_CONVERTERS[column.kind]) for index, column in enumerate(columns)
+               if column.kind in _CSV_CONVERTERS]
+    rows = []
+    for values in batch:
+        values = list(values)
+        for index, converter in convert:
+            values[index] = converter(values[index])
+        rows.append(values)
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)  # QUOTE_MINIMAL, lines ending in CR LF
+    return text.getvalue()
 
 
 class _ReferenceWriter:
@@ -143,7 +160,7 @@ class _ReferenceWriter:
     def write(self, out, since, until):
         written = 0
         for batch in self._batches(since, until):
-            out.write("".join(format_row(values, self.columns, self.fmt) for values in batch))
+            out.write(format_rows(batch, self.columns, self.fmt))
             written += len(batch)
         return written
 
