@@ -38,18 +38,19 @@ HEADER = ("uuid,started_at,finished_at,outcome,source,policy_uuid,enterprise_cus
           "assignment_id,subsidy_request_uuid,forced_redemption_id,request_id,acting_user_id,policy_history_id,"
           "can_redeem,reason,already_redeemed,transaction_uuid,transaction_state,fulfillment_identifier,"
           "external_references,content_price,error_status,error_code,error_message,can_redeem_ms,subsidy_call_ms,"
-          "request_metadata,error_payload\r\n")
-# What the command wrote for these two rows before it was made fast (checked against the earlier implementation).
+          "request_metadata,error_payload,idempotency_key,reconciled_at\r\n")
+# What the command wrote for these two rows before it was made fast (checked against the earlier implementation),
+# with the two columns RedemptionAttempt gained since (idempotency_key, reconciled_at) after the others.
 CSV_ROWS = [
     '0a000000-0000-4000-8000-00000000000a,2026-11-02T09:30:00.250000+00:00,2026-11-02T09:30:01+00:00,'
     'subsidy_refused,forced_redemption,a1b2c3d4-0000-4000-8000-000000000001,c0ffee00-0000-4000-8000-000000000001,'
     '42,"course-v1:CaféU+Crème,""Brûlée""+2026",,5e000000-0000-4000-8000-000000000005,,req-1,,,True,,False,'
     '7a000000-0000-4000-8000-000000000007,committed,,"[""ord-1"", ""ord,2""]",19900,422,enrollment_error,'
     '"enterprise-subsidy: 422 {""detail"": ""déjà inscrit""}\r\nsecond line\ttab \\ back \U0001f393 \x01 \x7f end",'
-    '12,,"{""allow_late_enrollment"": true, ""note"": ""\\u00e9""}","{""detail"": [""a"", 1, null, 2.5]}"\r\n',
+    '12,,"{""allow_late_enrollment"": true, ""note"": ""\\u00e9""}","{""detail"": [""a"", 1, null, 2.5]}",,\r\n',
     '0b000000-0000-4000-8000-00000000000b,2026-11-02T09:31:00+00:00,,in_progress,learner_redeem_api,'
     'a1b2c3d4-0000-4000-8000-000000000001,c0ffee00-0000-4000-8000-000000000001,43,'
-    'course-v1:DemoU+Cooking101+2T2026,,,,,,,,,False,,,,,,,,,,,,\r\n',
+    'course-v1:DemoU+Cooking101+2T2026,,,,,,,,,False,,,,,,,,,,,,,,\r\n',
 ]
 JSONL_ROWS = [
     '{"uuid": "0a000000-0000-4000-8000-00000000000a", "started_at": "2026-11-02T09:30:00.250000+00:00", '
@@ -65,7 +66,7 @@ JSONL_ROWS = [
     '"error_message": "enterprise-subsidy: 422 {\\"detail\\": \\"d\\u00e9j\\u00e0 inscrit\\"}\\r\\nsecond line'
     '\\ttab \\\\ back \\ud83c\\udf93 \\u0001 \\u007f end", "can_redeem_ms": 12, "subsidy_call_ms": null, '
     '"request_metadata": {"allow_late_enrollment": true, "note": "\\u00e9"}, '
-    '"error_payload": {"detail": ["a", 1, null, 2.5]}}\n',
+    '"error_payload": {"detail": ["a", 1, null, 2.5]}, "idempotency_key": "", "reconciled_at": null}\n',
     '{"uuid": "0b000000-0000-4000-8000-00000000000b", "started_at": "2026-11-02T09:31:00+00:00", '
     '"finished_at": null, "outcome": "in_progress", "source": "learner_redeem_api", '
     '"policy_uuid": "a1b2c3d4-0000-4000-8000-000000000001", '
@@ -75,7 +76,7 @@ JSONL_ROWS = [
     '"can_redeem": null, "reason": "", "already_redeemed": false, "transaction_uuid": null, '
     '"transaction_state": "", "fulfillment_identifier": "", "external_references": null, "content_price": null, '
     '"error_status": null, "error_code": "", "error_message": "", "can_redeem_ms": null, "subsidy_call_ms": null, '
-    '"request_metadata": null, "error_payload": null}\n',
+    '"request_metadata": null, "error_payload": null, "idempotency_key": "", "reconciled_at": null}\n',
 ]
 
 
