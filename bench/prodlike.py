@@ -196,6 +196,8 @@ class Stack:
             "--timeout", "120", "--backlog", "2048", "--graceful-timeout", "10",
         ], self.env)
         wait_until_up(f"{self.service_url}/api/schema/", what="gunicorn", process=gunicorn, timeout=90)
+        say("- reconcile_redemptions, a pass every minute (decision 0011)")
+        self._spawn("reconcile", [PY, "manage.py", "reconcile_redemptions", "--every", "60", "--json"], self.env)
         return self
 
     def stop(self):
@@ -266,7 +268,8 @@ Production-like stack up (production settings, gunicorn gthread {args.workers} x
   database       {stack.database_url}
   redis          {stack.redis_url}
   policies       {json.dumps(world['policies'])}
-  logs           {stack.log_dir}/gunicorn.log, emulator.log
+  reconciliation reconcile_redemptions --every 60 (log: reconcile.log)
+  logs           {stack.log_dir}/gunicorn.log, emulator.log, reconcile.log
 A token: .venv/bin/python -c "import sys; sys.path.insert(0, 'bench'); import prodlike; \\
 print(prodlike.mint_token(101, ['enterprise_learner:{world['enterprise_customer_uuid']}']))"
 Ctrl-C stops everything.""", flush=True)

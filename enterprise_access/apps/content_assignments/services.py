@@ -83,3 +83,14 @@ def mark_accepted(assignment: LearnerContentAssignment, *, transaction_uuid, usi
     assignment.accepted_at = timezone.now()
     assignment.save(update_fields=["state", "transaction_uuid", "accepted_at", "modified"], using=using)
     return assignment
+
+
+def cancel(assignment: LearnerContentAssignment) -> LearnerContentAssignment:
+    """Cancel an allocated assignment: the money it set aside is free again. Other states are left as they are."""
+    with transaction.atomic():
+        current = LearnerContentAssignment.objects.select_for_update().get(uuid=assignment.uuid)
+        if current.state == AssignmentState.ALLOCATED:
+            current.state = AssignmentState.CANCELLED
+            current.cancelled_at = timezone.now()
+            current.save(update_fields=["state", "cancelled_at", "modified"])
+    return current

@@ -1,5 +1,8 @@
 """The database connections the service uses (see enterprise_access.db_routers), and locking a row on any of them."""
-from django.db import connections
+import random
+import time
+
+from django.db import OperationalError, connections
 
 # The same database as ``default`` on a connection of its own, in autocommit: rows that must commit on their own,
 # whatever transaction the caller is in (attempt rows, spend reservations, a forced record's run and outcome).
@@ -24,3 +27,34 @@ def lock_row(model, pk, using):
             cursor.execute(f"UPDATE {table} SET {column} = {column} WHERE {column} = %s", [value])
         return model._default_manager.using(using).filter(pk=pk).first()
     return model._default_manager.using(using).select_for_update().filter(pk=pk).first()
+
+
+# Errors a transaction may meet only because another one ran at the same moment: run it again.
+# MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock, 40001 serialization failure.
+_RETRYABLE_MYSQL_CODES = (1213, 1205)
+_RETRYABLE_PG_CODES = ("40P01", "40001")
+
+
+def is_transient_conflict(exc) -> bool:
+    """True when ``exc`` is a deadlock or lock-wait timeout the database resolved by failing this transaction."""
+    cause = getattr(exc, "__cause__", None) or exc
+    args = getattr(cause, "args", ())
+    if args and args[0] in _RETRYABLE_MYSQL_CODES:
+        return True
+    return getattr(cause, "pgcode", None) in _RETRYABLE_PG_CODES or getattr(
+        getattr(cause, "diag", None), "sqlstate", None) in _RETRYABLE_PG_CODES
+
+
+def retry_transient_conflicts(fn, *, attempts=4, pause_seconds=0.02):
+    """
+    Call ``fn()`` (which runs one whole transaction) and call it again when the database failed it only because of
+    a concurrent transaction (a deadlock, a lock wait timeout): the standard answer to those errors.
+    """
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if attempt == attempts - 1 or not is_transient_conflict(exc):
+                raise
+            time.sleep(pause_seconds * (2 ** attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -66,6 +66,8 @@ REASON_LEARNER_ASSIGNMENT_CANCELLED = "learner_assignment_cancelled"
 REASON_LEARNER_ASSIGNMENT_EXPIRED = "learner_assignment_expired"
 REASON_LEARNER_ASSIGNMENT_FAILED = "learner_assignment_failed"
 REASON_LEARNER_ASSIGNMENT_REVERSED = "learner_assignment_reversed"
+# A limit is passed only because of redemptions whose outcome is not known yet: retry shortly.
+REASON_SPEND_PENDING = "spend_pending_confirmation"
 # Forced redemption only.
 REASON_EXEC_ED_DETAILS_MISSING = "exec_ed_learner_details_missing"
 REASON_ASSIGNMENT_PRICE_INVALID = "assignment_price_invalid"
@@ -93,6 +95,9 @@ REASON_USER_MESSAGES = {
     REASON_LEARNER_ASSIGNMENT_EXPIRED: "Your assignment of this course expired before you enrolled. {contact}",
     REASON_LEARNER_ASSIGNMENT_FAILED: "Something went wrong with your assignment of this course. {contact}",
     REASON_LEARNER_ASSIGNMENT_REVERSED: "Your enrollment through this assignment was refunded. {contact}",
+    REASON_SPEND_PENDING: (
+        "Other enrollments paid by this learner credit are being confirmed right now. Try again in a minute."
+    ),
     REASON_EXEC_ED_DETAILS_MISSING: (
         "Executive education content needs the learner's details (first and last name, email, date of birth "
         "and when they accepted the terms) before it can be redeemed."

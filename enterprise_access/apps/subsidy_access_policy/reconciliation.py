@@ -77,31 +77,39 @@ def reconcile_reservation(reservation, *, takeover_seconds=None, now=None) -> st
         # Never sent, and its run is past the point where it could send: nothing can be charged for it.
         settled = reservations.settle(reservation, state=ReservationState.RELEASED,
                                       note="Reconciliation: the create was never sent.")
-        return _finish_related(settled, None)
+        return _finish_related(settled, None, run_ended=True)
 
     tx = reservations.find_on_ledger(reservation, _ledger_transactions(reservation))
     if tx is not None:
         state = reservations.state_for_transaction(tx)
-        owner_gone = aged or reservation.state == ReservationState.UNCERTAIN
-        if state == ReservationState.SENT or (state == ReservationState.RELEASED and not owner_gone):
+        # A failed transaction is final only once no try of its key can still arrive at the subsidy (a late try
+        # drives the failed row again, and may commit): not before the takeover delay, even if its run ended.
+        if state == ReservationState.SENT or (state == ReservationState.RELEASED and not aged):
             return "open"
+        run_ended = aged or reservation.state == ReservationState.UNCERTAIN
         settled = reservations.settle(
             reservation, state=state, transaction_uuid=tx.get("uuid"),
             note=f"Reconciliation: the ledger shows transaction {tx.get('uuid')} {tx.get('state')}.")
-        return _finish_related(settled, tx)
+        return _finish_related(settled, tx, run_ended=run_ended)
     if not aged:
         return "open"
     settled = reservations.settle(reservation, state=ReservationState.RELEASED,
                                   note="Reconciliation: no transaction carries this key on the ledger.")
-    return _finish_related(settled, None)
+    return _finish_related(settled, None, run_ended=True)
 
 
-def _finish_related(reservation, tx) -> str:
-    """The attempt and the forced record that follow a reservation settled by reconciliation."""
+def _finish_related(reservation, tx, *, run_ended) -> str:
+    """
+    The attempt and the forced record that follow a reservation settled by reconciliation. While the run that made
+    it may still be going (``run_ended`` false), they are its to finish: it learns the settlement when it next
+    looks, and a later pass finishes them if it never does.
+    """
     if reservation.state in OPEN_STATES:
         return "open"
     if not getattr(reservation, "settled_by_this_call", True):
         return "already_settled"  # another pass, or its run, settled it a moment ago
+    if not run_ended:
+        return reservation.state
     if reservation.attempt_uuid:
         finish_attempt(reservation.attempt_uuid, reservation, tx)
     if reservation.forced_redemption_id:
@@ -117,7 +125,11 @@ def finish_attempt(attempt_uuid, reservation, tx) -> bool:
         fields.update(outcome=AttemptOutcome.REDEEMED, transaction_uuid=reservation.transaction_uuid,
                       transaction_state=tx.get("state") or c.TRANSACTION_STATE_COMMITTED,
                       fulfillment_identifier=tx.get("fulfillment_identifier") or "",
-                      content_price=reservation.amount_cents, can_redeem=True)
+                      content_price=reservation.amount_cents, can_redeem=True,
+                      # The run's lost answer is no error any more: the ledger committed the redemption.
+                      error_code="", error_status=None, error_payload=None,
+                      error_message=f"Reconciliation: the ledger shows transaction {reservation.transaction_uuid} "
+                                    "committed (the run had not learned the subsidy's answer).")
     elif tx is not None:
         fields.update(outcome=AttemptOutcome.SUBSIDY_REFUSED, transaction_uuid=tx.get("uuid"),
                       transaction_state=tx.get("state") or "", error_code="transaction_not_committed",
@@ -164,12 +176,16 @@ def reconcile(*, takeover_seconds=None) -> Counter:
     cutoff = now - timedelta(seconds=takeover_seconds)
     stale = RedemptionAttempt.objects.filter(
         Q(outcome=AttemptOutcome.IN_PROGRESS, started_at__lte=cutoff) | Q(outcome=AttemptOutcome.UNCERTAIN))
-    for attempt in stale.only("uuid", "outcome").iterator():
+    for attempt in stale.only("uuid", "outcome", "idempotency_key").iterator():
         reservation = SpendReservation.objects.using(DB).filter(attempt_uuid=attempt.uuid).first()
+        if reservation is None and attempt.idempotency_key:
+            # A run that adopted an earlier run's reservation (the same key) is found through the key.
+            reservation = (SpendReservation.objects.using(DB).filter(idempotency_key=attempt.idempotency_key)
+                           .order_by("-created").first())
         if reservation is not None and reservation.state in OPEN_STATES:
             continue  # still open: the reservation pass decides, and finishes the attempt then
         if attempt.outcome == AttemptOutcome.UNCERTAIN and reservation is None:
-            continue  # cannot happen: an uncertain run always holds a reservation
+            continue  # an uncertain run always had a reservation; nothing to say without one
         if finish_attempt(attempt.uuid, reservation, _transaction_of(reservation)):
             summary["attempts_finished"] += 1
 

@@ -16,6 +16,7 @@ and whether the enrollment deadline is waived (decided once, when the request is
 audit log: the workflow writes it and never reads it back. The spend guard lives in ``reservations``; see
 docs/decisions/0010-durable-spend-reservations.rst.
 """
+import dataclasses
 import logging
 import random
 import time
@@ -35,13 +36,16 @@ from enterprise_access.apps.api_client.exceptions import (
     UpstreamRequestError,
     UpstreamUnavailableError,
 )
-from enterprise_access.apps.content_assignments.services import AssignmentError, allocate
+from enterprise_access.apps.content_assignments.constants import AssignmentState
+from enterprise_access.apps.content_assignments.services import AssignmentError, allocate, cancel
 from enterprise_access.apps.core.outages import infrastructure_outage
 
 from . import constants as c
 from . import reservations
 from .models import (
     AssignedLearnerCreditAccessPolicy,
+    SpendReservation,
+    limits_reason,
     AttemptOutcome,
     AttemptSource,
     RedemptionAttempt,
@@ -279,8 +283,11 @@ def _not_redeemable(reason, *, code="", message="", existing=()) -> _Stop:
                                   error_message=message, existing_transactions=list(existing)))
 
 
-def _allocate_for_forced(request: RedemptionRequest):
-    """Forced redemption under an assigned policy: allocate the run to the learner at the record's price first."""
+def _allocate_for_forced(request: RedemptionRequest, run: "_RunState"):
+    """
+    Forced redemption under an assigned policy: allocate the run to the learner at the record's price first, if the
+    policy's limit has room for it (an allocation is money set aside: over-allocating would block every learner).
+    """
     policy, record = request.policy, request.forced_redemption
     price = record.content_price_cents
     metadata = policy.content_metadata(request.content_key) or {}
@@ -295,12 +302,25 @@ def _allocate_for_forced(request: RedemptionRequest):
         raise _not_redeemable(c.REASON_LEARNER_NOT_IN_ENTERPRISE, code=CODE_LEARNER_EMAIL_NOT_FOUND, message=(
             f"The LMS has no learner {request.lms_user_id} linked to enterprise {policy.enterprise_customer_uuid}, "
             "so no assignment could be made for them."))
+    existing = policy.get_assignment(request.lms_user_id, request.content_key)
+    already = existing is not None and existing.state == AssignmentState.ALLOCATED \
+        and -int(existing.content_quantity) == int(price)
+    if not already:
+        snapshot = reservations.read_spend(policy, request.lms_user_id, per_learner=False)
+        reason, _ = limits_reason(policy, snapshot, request.lms_user_id, price,
+                                  existing if existing is not None and existing.state == AssignmentState.ALLOCATED
+                                  else None, reservations.DB)
+        if reason:
+            raise _not_redeemable(reason, message="The policy has no room left for this assignment; nothing was "
+                                                  "allocated.")
     try:
-        allocate(assignment_configuration=policy.assignment_configuration, learner_email=email,
-                 content_key=request.content_key, content_price_cents=price, lms_user_id=request.lms_user_id,
-                 content_title=metadata.get("content_title"))
+        assignment = allocate(assignment_configuration=policy.assignment_configuration, learner_email=email,
+                              content_key=request.content_key, content_price_cents=price,
+                              lms_user_id=request.lms_user_id, content_title=metadata.get("content_title"))
     except AssignmentError as exc:
         raise _not_redeemable(None, code=CODE_ASSIGNMENT_ERROR, message=f"The assignment could not be made: {exc}")
+    if not already:
+        run.allocated_here = assignment
 
 
 def _missing_exec_ed_details(request, decision) -> list:
@@ -312,11 +332,13 @@ def _missing_exec_ed_details(request, decision) -> list:
 
 
 def _owner_gone(now):
+    """
+    A reservation's tries can no longer reach the subsidy once it is RECONCILE_TAKEOVER_SECONDS old. Not sooner, even
+    when its run has ended: a try that timed out may still be waiting at the subsidy, and arrive.
+    """
     takeover = settings.RECONCILE_TAKEOVER_SECONDS
 
     def gone(reservation):
-        if reservation.state == ReservationState.UNCERTAIN:
-            return True
         return (now - reservation.created).total_seconds() >= takeover
 
     return gone
@@ -342,6 +364,11 @@ def _reserve(request, decision, key, recorder):
                                          existing_transactions=decision.existing_transactions))
         if outcome.reason == reservations.RETRY:
             continue
+        if outcome.reason == c.REASON_SPEND_PENDING:
+            raise _Stop(RedemptionResult(
+                outcome=AttemptOutcome.POLICY_BUSY, code=c.REASON_SPEND_PENDING,
+                error_message="A limit would be passed only because of redemptions still being confirmed: "
+                              "try again shortly.", existing_transactions=decision.existing_transactions))
         if outcome.reason:
             raise _not_redeemable(outcome.reason, existing=decision.existing_transactions)
         conflict = outcome.conflict
@@ -379,7 +406,13 @@ def _send_create(request, reservation, key) -> _CreateAnswer:
     answer = _CreateAnswer()
     for attempt in range(max(1, settings.SUBSIDY_CREATE_RETRIES + 1)):
         if not reservations.mark_sent(reservation):
-            answer.released_elsewhere = True
+            # Settled meanwhile by reconciliation: committed (the ledger held our key's transaction) or released.
+            settled = SpendReservation.objects.using(reservations.DB).get(pk=reservation.pk)
+            if settled.state == ReservationState.COMMITTED and settled.transaction_uuid:
+                answer.transaction = get_subsidy_client().retrieve_transaction(settled.transaction_uuid)
+                answer.error = None
+            else:
+                answer.released_elsewhere = True
             return answer
         try:
             answer.transaction = policy.create_transaction(
@@ -457,11 +490,32 @@ def _conclude(request, reservation, key, answer: _CreateAnswer, existing) -> Red
     return RedemptionResult(outcome=AttemptOutcome.UPSTREAM_UNAVAILABLE, error=error, error_message=error.message)
 
 
-def _run(request: RedemptionRequest, recorder: AttemptRecorder) -> RedemptionResult:
+@dataclass
+class _RunState:
+    """What one run did that its ending must undo or keep: the allocation it made for a forced redemption."""
+
+    allocated_here: object = None
+
+
+def _course_run_of(request: RedemptionRequest) -> RedemptionRequest:
+    """
+    The request for the course run its key names. A course key redeems the course's advertised run: redeeming
+    through the run key too would otherwise charge the learner twice for one course (the claim and the subsidy's
+    "already redeemed" both compare keys as written).
+    """
+    metadata = request.policy.content_metadata(request.content_key) or {}
+    run_key = metadata.get("course_run_key")
+    if run_key and run_key != request.content_key:
+        return dataclasses.replace(request, content_key=run_key)
+    return request
+
+
+def _run(request: RedemptionRequest, recorder: AttemptRecorder, run: _RunState) -> RedemptionResult:
+    request = _course_run_of(request)
     policy = request.policy
     started = time.monotonic()
     if request.forced_redemption is not None and isinstance(policy, AssignedLearnerCreditAccessPolicy):
-        _allocate_for_forced(request)
+        _allocate_for_forced(request, run)
     decision = policy.check_eligibility(request.lms_user_id, request.content_key,
                                         late_enrollment=request.late_enrollment)
     checking_ms = _ms_since(started)
@@ -514,8 +568,9 @@ def run_redemption(request: RedemptionRequest) -> RedemptionResult:
     """
     recorder = AttemptRecorder(request)
     attempt_uuid = recorder.uuid if recorder.row else None
+    run = _RunState()
     try:
-        result = _run(request, recorder)
+        result = _run(request, recorder, run)
     except _Stop as stop:
         result = stop.result
     except UpstreamBusyError as exc:
@@ -537,6 +592,13 @@ def run_redemption(request: RedemptionRequest) -> RedemptionResult:
                                       traceback=traceback_module.format_exc())
             logger.exception("Unexpected error redeeming %s for %s under %s", request.content_key,
                              request.lms_user_id, request.policy.uuid)
+    if run.allocated_here is not None and result.outcome not in (AttemptOutcome.REDEEMED, AttemptOutcome.UNCERTAIN):
+        # Nothing was spent: give back the money this run set aside, or it would stay blocked for everyone.
+        try:
+            cancel(run.allocated_here)
+        except Exception:  # pylint: disable=broad-except
+            logger.exception("Could not cancel the allocation %s of a forced redemption that did not redeem",
+                             run.allocated_here.uuid)
     result.attempt_uuid = attempt_uuid
     recorder.finish(result)
     return result

@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce, Now
 
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
-from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS, lock_row
+from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS, lock_row, retry_transient_conflicts
 
 from . import constants as c
 from .models import (
@@ -76,7 +76,8 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
     open reservation when another run holds this learner and content on the subsidy.
     """
     claim = learner_content_claim(policy.subsidy_uuid, lms_user_id, content_key)
-    try:
+
+    def attempt():
         with transaction.atomic(using=DB):
             current = lock_row(SubsidyAccessPolicy, policy.uuid, DB)
             committed = SpendReservation.objects.using(DB).filter(
@@ -84,7 +85,7 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
             if committed is not None:
                 # A run that passed eligibility just before another run of the same redemption committed.
                 return ReserveOutcome(committed=committed)
-            if not current.is_redeemable_now:
+            if current is None or not current.is_redeemable_now:
                 return ReserveOutcome(reason=c.REASON_POLICY_EXPIRED)
             reason, figures = limits_reason(current, snapshot, lms_user_id, amount_cents, assignment, DB)
             if reason:
@@ -97,10 +98,17 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
                 created=Now(),
             )
             return ReserveOutcome(reservation=reservation, figures=figures)
+
+    try:
+        # Two runs inserting the same claim under two policies can deadlock on its unique index (MariaDB): the
+        # database fails one, which runs again and then meets the other's claim.
+        return retry_transient_conflicts(attempt)
     except IntegrityError:
         conflict = SpendReservation.objects.using(DB).filter(open_claim=claim).first()
         return ReserveOutcome(conflict=conflict, reason=None if conflict is not None else RETRY)
 
+
+# ----- the create: sent, settled -----------------------------------------------------------------------------
 
 def database_now(policy_uuid, using=DB) -> datetime:
     """The database's clock, read through ``using`` (one primary-key lookup)."""
@@ -118,7 +126,7 @@ def read_spend(policy, lms_user_id, *, per_learner: bool, using=DB) -> SpendSnap
     return SpendSnapshot(read_started=started, policy_spent=spent, learner_transactions=learner)
 
 
-# ----- the create: sent, settled -----------------------------------------------------------------------------
+# ----- the create: sent, settled -------------------------------------------------------------------------------
 
 def mark_sent(reservation) -> bool:
     """
@@ -139,27 +147,33 @@ def settle(reservation, *, state, transaction_uuid=None, note="") -> SpendReserv
     reservation that already settled changes nothing (reconciliation and the run may both get here); the row
     returned says which (``settled_by_this_call``).
     """
-    with transaction.atomic(using=DB):
-        row = lock_row(SpendReservation, reservation.pk, DB)
-        if row is None or row.state not in OPEN_STATES:
-            row = row or reservation
-            row.settled_by_this_call = False
-            return row
-        row.settled_by_this_call = state not in OPEN_STATES
-        row.note = (note or row.note)[:2000]
-        if transaction_uuid:
-            row.transaction_uuid = transaction_uuid
-        if state in OPEN_STATES:
+    def attempt():
+        with transaction.atomic(using=DB):
+            # The policy's row first, as the reservation transaction takes it: a reserve and a settlement of one
+            # policy never interleave, so the reserve's "already committed under this key?" answer stays true.
+            lock_row(SubsidyAccessPolicy, reservation.policy_id, DB)
+            row = lock_row(SpendReservation, reservation.pk, DB)
+            if row is None or row.state not in OPEN_STATES:
+                row = row or reservation
+                row.settled_by_this_call = False
+                return row
+            row.settled_by_this_call = state not in OPEN_STATES
+            row.note = (note or row.note)[:2000]
+            if transaction_uuid:
+                row.transaction_uuid = transaction_uuid
+            if state in OPEN_STATES:
+                row.state = state
+                row.save(update_fields=["state", "note", "transaction_uuid"])
+                return row
             row.state = state
-            row.save(update_fields=["state", "note", "transaction_uuid"])
+            row.open_claim = None
+            row.settled_at = Now()
+            row.save(update_fields=["state", "note", "transaction_uuid", "open_claim", "settled_at"])
+            if state == ReservationState.COMMITTED:
+                _after_commit(row)
             return row
-        row.state = state
-        row.open_claim = None
-        row.settled_at = Now()
-        row.save(update_fields=["state", "note", "transaction_uuid", "open_claim", "settled_at"])
-        if state == ReservationState.COMMITTED:
-            _after_commit(row)
-    return row
+
+    return retry_transient_conflicts(attempt)
 
 
 def _after_commit(row):
@@ -207,8 +221,8 @@ def settle_from_transactions(reservations, transactions, *, owner_gone) -> list:
     Settle each open reservation whose key appears among ``transactions`` (e.g. can_redeem's all_transactions).
 
     A committed transaction settles a reservation whoever owns it (a repeat of that key can only return it). A failed
-    one settles it only when its owner is gone (``owner_gone(reservation)``): a live owner's retry of a failed key
-    makes the subsidy drive that same row again.
+    one settles it only once no try of that key can still arrive at the subsidy (``owner_gone(reservation)``): a
+    late try of a failed key makes the subsidy drive that same row again, and it may commit.
     """
     settled = []
     for reservation in reservations:

@@ -151,23 +151,39 @@ def limits_reason(policy, snapshot, lms_user_id, amount_cents, assignment, using
     """
     The first limit ``amount_cents`` more would pass, counting the ledger's spend, every reservation it may not
     reflect yet and (assigned policies) other learners' allocations; with the figures it added up.
+
+    A limit passed only because of redemptions still open (their outcome not yet known) is ``REASON_SPEND_PENDING``:
+    retryable, not "used up".
     """
     counted = counted_reservations(policy.uuid, snapshot.read_started, using)
     figures = {"ledger_spent": snapshot.policy_spent, "amount": amount_cents}
+
+    def totals(queryset, field="amount_cents"):
+        """(every counted reservation, the open ones alone), summed (or counted, for field=None)."""
+        aggregate = (Sum(field) if field else Count("pk"))
+        rows = queryset.aggregate(total=aggregate, open=aggregate.__class__(
+            field or "pk", filter=Q(state__in=OPEN_STATES)))
+        return int(rows["total"] or 0), int(rows["open"] or 0)
+
     if policy.spend_limit is not None:
-        figures["reserved"] = int(counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
+        figures["reserved"], figures["reserved_open"] = totals(counted)
         figures["allocated"] = other_allocations(policy, assignment, counted, using)
         total = snapshot.policy_spent + figures["reserved"] + figures["allocated"] + amount_cents
         if total > policy.spend_limit:
-            return c.REASON_POLICY_SPEND_LIMIT_REACHED, figures
+            pending = total - figures["reserved_open"] <= policy.spend_limit
+            return (c.REASON_SPEND_PENDING if pending else c.REASON_POLICY_SPEND_LIMIT_REACHED), figures
     learner_counted = counted.filter(lms_user_id=lms_user_id)
     if policy.per_learner_enrollment_limit is not None:
-        reserved = learner_counted.aggregate(n=Count("pk"))["n"]
-        if len(snapshot.learner_transactions or []) + reserved + 1 > policy.per_learner_enrollment_limit:
-            return c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED, figures
+        reserved, reserved_open = totals(learner_counted, field=None)
+        used = len(snapshot.learner_transactions or []) + reserved + 1
+        if used > policy.per_learner_enrollment_limit:
+            pending = used - reserved_open <= policy.per_learner_enrollment_limit
+            return (c.REASON_SPEND_PENDING if pending else c.REASON_LEARNER_MAX_ENROLLMENTS_REACHED), figures
     if policy.per_learner_spend_limit is not None:
         # Like the upstream consumer: the raw sum of the learner's redemptions, reversals not netted.
-        reserved = int(learner_counted.aggregate(total=Sum("amount_cents"))["total"] or 0)
-        if snapshot.learner_spent + reserved + amount_cents > policy.per_learner_spend_limit:
-            return c.REASON_LEARNER_MAX_SPEND_REACHED, figures
+        reserved, reserved_open = totals(learner_counted)
+        used = snapshot.learner_spent + reserved + amount_cents
+        if used > policy.per_learner_spend_limit:
+            pending = used - reserved_open <= policy.per_learner_spend_limit
+            return (c.REASON_SPEND_PENDING if pending else c.REASON_LEARNER_MAX_SPEND_REACHED), figures
     return None, figures

@@ -88,7 +88,8 @@ def test_a_lost_create_answer_keeps_its_money_counted_so_the_next_learner_cannot
     first = redeem_policy(policy=policy, lms_user_id=upstream.learners[0]["lms_user_id"], content_key=run)
     assert first.outcome == AttemptOutcome.UNCERTAIN  # never "no transaction": the subsidy may have written it
     second = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=run)
-    assert (second.outcome, second.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_POLICY_SPEND_LIMIT_REACHED)
+    # Refused while the first one's money is held, and told to retry: the hold may yet be released.
+    assert (second.outcome, second.code) == (AttemptOutcome.POLICY_BUSY, c.REASON_SPEND_PENDING)
 
     late = wait_for_ledger(upstream, policy, 1)
     assert len(late) == 1 and spent(upstream, policy) == 9_900
@@ -118,6 +119,7 @@ def test_a_connection_dropped_after_the_write_is_uncertain_until_the_ledger_says
     assert SpendReservation.objects.get(policy=policy).state == ReservationState.UNCERTAIN
     assert len(ledger(upstream, policy)) == 1  # written, answer dropped
     other = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=run)
+    # The ledger already shows the first one's money spent: no room, whatever the open reservation becomes.
     assert other.reason == c.REASON_POLICY_SPEND_LIMIT_REACHED
     settle_everything()
     assert SpendReservation.objects.get(policy=policy).state == ReservationState.COMMITTED
@@ -157,7 +159,7 @@ def test_no_lock_lifetime_a_slow_create_still_counts_for_a_learner_arriving_duri
     second = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=run)
     thread.join(10)
     assert results["first"].succeeded
-    assert second.reason == c.REASON_POLICY_SPEND_LIMIT_REACHED
+    assert second.code == c.REASON_SPEND_PENDING  # counted while the first was in flight
     assert_money_invariants(upstream, policy, limit=15_000)
 
 
@@ -340,10 +342,17 @@ def test_a_crash_after_the_create_is_settled_by_reconciliation(upstream, monkeyp
     assert reservation.state == ReservationState.SENT
 
     # The ledger holds a committed transaction with the run's key: that is final, so even a pass inside the
-    # takeover window (the run might still look alive) settles everything from it, once.
+    # takeover window settles the money, once, and accepts the assignment...
     summary = reconcile()
     assert (summary["reservations_committed"], summary["reservations_still_open"]) == (1, 0)
     tx = ledger(upstream, policy)[0]
+    assignment.refresh_from_db()
+    assert (assignment.state, str(assignment.transaction_uuid)) == (AssignmentState.ACCEPTED, tx["uuid"])
+    # ...but leaves the attempt to its run, which might still be going; once the run is surely gone, a pass
+    # finishes it from the settled reservation.
+    attempt.refresh_from_db()
+    assert attempt.outcome == AttemptOutcome.IN_PROGRESS
+    assert settle_everything()["attempts_finished"] == 1
     attempt.refresh_from_db()
     assignment.refresh_from_db()
     reservation.refresh_from_db()
@@ -406,7 +415,7 @@ def test_a_young_reservation_the_ledger_does_not_know_is_left_counted(upstream, 
     upstream.control.clear_faults()
     assert reconcile()["reservations_open"] == 1
     blocked = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=upstream.run)
-    assert blocked.reason == c.REASON_POLICY_SPEND_LIMIT_REACHED  # still counted
+    assert blocked.code == c.REASON_SPEND_PENDING  # still counted, and said to be temporary
     assert settle_everything()["reservations_released"] == 1
     attempt = RedemptionAttempt.objects.get(uuid=result.attempt_uuid)
     assert "no transaction exists" in attempt.error_message and attempt.reconciled_at is not None
@@ -444,7 +453,9 @@ def test_a_slow_redemption_on_one_policy_holds_nothing_another_policy_needs(upst
 
     thread = threading.Thread(target=slow)
     thread.start()
+    deadline = time.monotonic() + 10
     while not SpendReservation.objects.filter(policy=busy, state=ReservationState.SENT).exists():
+        assert time.monotonic() < deadline, "the busy run never sent its create"
         time.sleep(0.02)
     assert redeem_policy(policy=idle, lms_user_id=upstream.learners[1]["lms_user_id"],
                          content_key=upstream.runs[1]).succeeded
@@ -472,3 +483,145 @@ def test_attempt_rows_keep_metadata_keys_and_mask_learner_details(upstream):
     assert attempt.request_metadata == {"geag_email": "***", "geag_first_name": "***"}
     assert attempt.idempotency_key.startswith(f"ledger-for-subsidy-{policy.subsidy_uuid}-")
     assert timezone.now() >= attempt.finished_at
+
+
+# ----- found by a hostile review (each reproduced an error in the first version of the spend guard) -------------
+
+def test_a_failed_key_is_not_released_while_a_late_try_may_still_commit_it(upstream, settings):
+    """
+    Try 1 times out and waits at the subsidy; try 2 fails enrollment, leaving a FAILED transaction with the key.
+    Releasing the reservation then let the policy overspend when try 1 arrived, drove the failed row again and
+    committed it. The failed key stays counted until the takeover delay.
+    """
+    run = upstream.runs[0]
+    policy = build_world_policy(spend_limit=2 * upstream.prices[run])
+    settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
+    settings.SUBSIDY_CREATE_RETRIES = 1
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=None, delay_ms=2000, times=1)
+    upstream.control.add_fault("lms", method="POST", path="enroll_learners_in_courses", status=500, times=1,
+                               internal=True)
+    first = redeem_policy(policy=policy, lms_user_id=upstream.learners[0]["lms_user_id"], content_key=run)
+    assert first.outcome == AttemptOutcome.UNCERTAIN
+    assert [tx["state"] for tx in upstream.control.transactions(policy.subsidy_uuid)
+            if tx.get("lms_user_id") == upstream.learners[0]["lms_user_id"]] == ["failed"]
+
+    assert reconcile()["reservations_open"] == 1  # the failed key could still commit: kept
+    second = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=run)
+    third = redeem_policy(policy=policy, lms_user_id=upstream.learners[2]["lms_user_id"], content_key=run)
+    assert second.succeeded
+    assert (third.outcome, third.code) == (AttemptOutcome.POLICY_BUSY, c.REASON_SPEND_PENDING)
+
+    rows = wait_for_ledger(upstream, policy, 2)  # try 1 lands: the failed row is driven again, and commits
+    time.sleep(0.3)
+    assert len(rows) == 2 and spent(upstream, policy) <= 2 * upstream.prices[run]
+    reconcile()
+    attempt = RedemptionAttempt.objects.get(uuid=first.attempt_uuid)
+    assert attempt.outcome == AttemptOutcome.REDEEMED  # its run ended: reconciliation finishes it
+    assert_money_invariants(upstream, policy, limit=2 * upstream.prices[run])
+
+
+def test_a_run_whose_reservation_reconciliation_committed_answers_with_the_transaction(upstream, settings):
+    """Try 1 wrote and answered 503, try 2 waits; reconciliation commits the reservation meanwhile. Try 3 must not
+    tell the learner '503, nothing was charged'."""
+    policy = build_world_policy()
+    settings.UPSTREAM_READ_TIMEOUT = 1.0
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=503, phase="after", times=1)
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=None, delay_ms=2500, times=1)
+    results = {}
+
+    def redeem():
+        results["run"] = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"],
+                                       content_key=upstream.run)
+
+    thread = threading.Thread(target=redeem)
+    thread.start()
+    assert wait_for_ledger(upstream, policy, 1)
+    assert reconcile()["reservations_committed"] == 1
+    thread.join(15)
+    result = results["run"]
+    assert result.succeeded, (result.outcome, result.code, result.error_message)
+    assert result.transaction["uuid"] == ledger(upstream, policy)[0]["uuid"]
+    attempt = RedemptionAttempt.objects.get(uuid=result.attempt_uuid)
+    assert (attempt.outcome, str(attempt.transaction_uuid)) == (AttemptOutcome.REDEEMED, result.transaction["uuid"])
+    time.sleep(2.5)  # try 2 lands late: the same transaction
+    assert_money_invariants(upstream, policy)
+
+
+def test_every_run_that_shared_a_key_is_finished_by_reconciliation(upstream, settings):
+    """Run 2 adopts run 1's uncertain reservation; both attempts end uncertain; both are finished, errors cleared."""
+    policy = build_world_policy()
+    tries = settings.SUBSIDY_CREATE_RETRIES + 1
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=503, times=2 * tries)
+    first = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=upstream.run)
+    second = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=upstream.run)
+    assert first.outcome == second.outcome == AttemptOutcome.UNCERTAIN
+    third = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=upstream.run)
+    assert third.succeeded
+    settle_everything()
+    for result in (first, second):
+        attempt = RedemptionAttempt.objects.get(uuid=result.attempt_uuid)
+        assert (attempt.outcome, str(attempt.transaction_uuid)) == (AttemptOutcome.REDEEMED,
+                                                                    third.transaction["uuid"])
+        assert attempt.error_code == "" and attempt.error_status is None
+    assert_money_invariants(upstream, policy)
+
+
+def test_a_forced_allocation_the_limit_cannot_hold_is_refused_and_a_failed_one_is_given_back(upstream):
+    policy = build_world_policy("assigned", spend_limit=upstream.price)
+    other = AssignmentFactory(assignment_configuration=policy.assignment_configuration, content_key=upstream.runs[1],
+                              lms_user_id=upstream.learners[1]["lms_user_id"],
+                              learner_email=upstream.learners[1]["email"], content_quantity=-upstream.prices[
+                                  upstream.runs[1]])
+    record = ForcedRedemptionFactory(subsidy_access_policy=policy, course_run_key=upstream.run,
+                                     lms_user_id=upstream.learner["lms_user_id"], content_price_cents=upstream.price)
+    result = force_redemption(forced_redemption=record, acting_user=UserFactory(is_staff=True))
+    assert result.reason == c.REASON_POLICY_SPEND_LIMIT_REACHED
+    assert list(policy.assignment_configuration.assignments.all()) == [other]  # nothing over-allocated
+
+    other.delete()
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=422,
+                               body={"detail": "Enrollment failed.", "code": "enrollment_error"})
+    refused = force_redemption(forced_redemption=record, acting_user=UserFactory(is_staff=True))
+    assert refused.outcome == AttemptOutcome.SUBSIDY_REFUSED
+    made = policy.assignment_configuration.assignments.get()
+    assert made.state == AssignmentState.CANCELLED  # the money this run set aside is free again
+
+
+def test_a_course_key_and_its_run_key_charge_once(upstream):
+    course_key = upstream.run.split(":", 1)[1].rsplit("+", 1)[0]  # course-v1:Org+Num+Run -> Org+Num
+    policy = build_world_policy()
+    by_course = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=course_key)
+    by_run = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=upstream.run)
+    assert by_course.succeeded and by_run.succeeded and by_run.already_redeemed
+    assert by_course.transaction["uuid"] == by_run.transaction["uuid"]
+    assert len(ledger(upstream, policy)) == 1
+    assert RedemptionAttempt.objects.get(uuid=by_course.attempt_uuid).content_key == course_key  # as asked
+
+
+def test_a_deadlock_is_answered_by_running_the_transaction_again():
+    from django.db import OperationalError
+
+    from enterprise_access.apps.core.databases import retry_transient_conflicts
+
+    calls = []
+
+    def deadlocks_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock; try restarting transaction")
+        return "done"
+
+    assert retry_transient_conflicts(deadlocks_once) == "done" and len(calls) == 2
+    with pytest.raises(OperationalError):
+        retry_transient_conflicts(lambda: (_ for _ in ()).throw(OperationalError(2006, "MySQL server has gone away")))
+
+
+def test_reconcile_can_run_as_a_loop_and_refuses_bad_options(upstream, capsys):
+    call_command("reconcile_redemptions", "--every", "0.05", "--passes", "3", "--json")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(lines) == 3
+    from django.core.management.base import CommandError
+
+    for bad in (["--every", "0"], ["--takeover-after", "-1"], ["--passes", "2"]):
+        with pytest.raises(CommandError):
+            call_command("reconcile_redemptions", *bad)
