@@ -193,13 +193,13 @@ def reconcile(*, takeover_seconds=None) -> Counter:
     for record in claimed:
         if SpendReservation.objects.using(DB).filter(forced_redemption_id=record.uuid, state__in=OPEN_STATES).exists():
             continue
-        changed = ForcedPolicyRedemption.objects.using(DB).filter(
-            uuid=record.uuid, run_started_at=record.run_started_at, redeemed_at__isnull=True,
-        ).update(run_started_at=None, errored_at=Now(), error_code=CODE_RUN_INTERRUPTED,
+        # Compare-and-set on the claim being old, not on its exact value: SQLite keeps the database clock's text,
+        # which does not compare equal to the datetime Django reads back from it.
+        still_claimed = {"uuid": record.uuid, "run_started_at__lte": cutoff}
+        changed = ForcedPolicyRedemption.objects.using(DB).filter(**still_claimed, redeemed_at__isnull=True).update(run_started_at=None, errored_at=Now(), error_code=CODE_RUN_INTERRUPTED,
                  error_message="Reconciliation: the forcing stopped before finishing (its process ended); see "
                                "its attempts. The record can be forced again.")
-        changed += ForcedPolicyRedemption.objects.using(DB).filter(
-            uuid=record.uuid, run_started_at=record.run_started_at).update(run_started_at=None)
+        changed += ForcedPolicyRedemption.objects.using(DB).filter(**still_claimed).update(run_started_at=None)
         summary["forced_records_released"] += bool(changed)
     summary["reservations_still_open"] = SpendReservation.objects.using(DB).filter(state__in=OPEN_STATES).count()
     return summary

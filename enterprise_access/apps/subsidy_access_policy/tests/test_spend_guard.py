@@ -625,3 +625,15 @@ def test_reconcile_can_run_as_a_loop_and_refuses_bad_options(upstream, capsys):
     for bad in (["--every", "0"], ["--takeover-after", "-1"], ["--passes", "2"]):
         with pytest.raises(CommandError):
             call_command("reconcile_redemptions", *bad)
+
+
+def test_a_forced_record_claimed_by_a_run_that_died_before_reserving_is_released(upstream):
+    from enterprise_access.apps.subsidy_access_policy.forcing import _claim
+
+    record = ForcedRedemptionFactory(subsidy_access_policy=build_world_policy(), course_run_key=upstream.run,
+                                     lms_user_id=upstream.learner["lms_user_id"])
+    assert _claim(record.uuid)  # the claim as a run takes it, on the database's clock; then the run dies
+    assert reconcile()["forced_records_released"] == 0  # young: its run may be going
+    assert settle_everything()["forced_records_released"] == 1
+    record.refresh_from_db()
+    assert record.run_started_at is None and record.state == "errored"
