@@ -197,6 +197,11 @@ def _error_details(payload, is_json):
     return None, None
 
 
+# 4xx statuses that proxies and load balancers send when *they* gave up waiting (408 Request Timeout, nginx's 499
+# client-closed-request): unlike the service's own 4xx, they say nothing about whether the service processed the request.
+PROXY_TIMEOUT_STATUSES = frozenset({408, 499})
+
+
 def _interpret_response(service, response, shape, not_found):
     """
     Interpret a response: return its payload, return None for the documented not-found answer,
@@ -221,6 +226,9 @@ def _interpret_response(service, response, shape, not_found):
     message = message or f"{service} answered HTTP {status} {response.reason or ''}".rstrip()
     if status == 429:
         error_class = UpstreamBusyError
+    elif status in PROXY_TIMEOUT_STATUSES:
+        # A gateway's own timeout answer: the request may have reached the service and been processed behind it.
+        error_class = UpstreamUnavailableError
     elif 400 <= status < 500:
         error_class = UpstreamRequestError
     else:

@@ -65,6 +65,10 @@ HTTP_CASES = {
     "502-html": Case({"status": 502, "body": "<html>Bad Gateway</html>"},
                      UpstreamUnavailableError, 502, "http_502", "HTTP 502", "<html>Bad Gateway</html>"),
     "503-empty": Case({"status": 503, "body": ""}, UpstreamUnavailableError, 503, "http_503", payload=None),
+    # A proxy's timeout answer is not the service refusing: the request may have been processed behind the proxy.
+    "408-proxy-timeout": Case({"status": 408, "body": "<html>Request Timeout</html>"},
+                              UpstreamUnavailableError, 408, "http_408", "HTTP 408"),
+    "499-client-closed": Case({"status": 499, "body": ""}, UpstreamUnavailableError, 499, "http_499", payload=None),
     "429-ledger-busy": Case(
         {"status": 429, "json": {"detail": "Attempt to lock the Ledger failed, please try again."}},
         UpstreamBusyError, 429, "http_429", "Attempt to lock the Ledger"),

@@ -126,6 +126,25 @@ def test_a_connection_dropped_after_the_write_is_uncertain_until_the_ledger_says
     assert_money_invariants(upstream, policy, limit=15_000)
 
 
+@pytest.mark.parametrize("status", [408, 499])
+def test_a_proxy_timeout_answer_after_the_write_is_uncertain_not_a_refusal(upstream, settings, status):
+    # A gateway between us and the subsidy gives up and answers 408/499 after the subsidy wrote: releasing the
+    # reservation on that answer would let the next learner spend the same money again.
+    policy = build_world_policy(spend_limit=15_000)
+    run = upstream.runs[2]
+    settings.SUBSIDY_CREATE_RETRIES = 0
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=status, phase="after", times=1)
+
+    result = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=run)
+    assert result.outcome == AttemptOutcome.UNCERTAIN
+    assert SpendReservation.objects.get(policy=policy).state == ReservationState.UNCERTAIN
+    other = redeem_policy(policy=policy, lms_user_id=upstream.learners[1]["lms_user_id"], content_key=run)
+    assert other.outcome != AttemptOutcome.REDEEMED
+    settle_everything()
+    assert SpendReservation.objects.get(policy=policy).state == ReservationState.COMMITTED
+    assert_money_invariants(upstream, policy, limit=15_000)
+
+
 def test_a_late_write_is_asked_again_with_the_same_key_and_charged_once(upstream, settings):
     policy = build_world_policy()
     settings.UPSTREAM_READ_TIMEOUT = READ_TIMEOUT
