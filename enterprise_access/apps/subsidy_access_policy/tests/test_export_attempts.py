@@ -303,3 +303,16 @@ def test_a_finished_export_replaces_the_file_whole(pinned_rows, tmp_path):
     assert sorted(rows_of(target.read_bytes().decode("utf-8"), "jsonl")) == \
         sorted(row[:-1] for row in JSONL_ROWS)
     assert [path.name for path in tmp_path.iterdir()] == ["attempts.jsonl"]
+
+
+def test_a_database_without_the_attempts_table_is_refused_before_anything_is_written(tmp_path):
+    # A new user runs the export against the wrong database (e.g. a demo on other ports keeps its own): an empty file
+    # is not migrated. The command says so, and prints no header first.
+    empty = tmp_path / "empty.sqlite3"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.test", "DATABASE_URL": f"sqlite:///{empty}"}
+    done = subprocess.run([sys.executable, "manage.py", "export_redemption_attempts", "--since", "2026-11-01"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "has no subsidy_access_policy_redemptionattempt table" in done.stderr
+    assert "LOCAL_SQLITE_PATH" in done.stderr and "Traceback" not in done.stderr

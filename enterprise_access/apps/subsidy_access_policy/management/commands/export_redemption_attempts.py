@@ -13,9 +13,11 @@ from datetime import datetime, time, timezone as dt_timezone
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections, router
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ...attempt_export import FORMATS, write_attempts
+from ...models import RedemptionAttempt
 
 
 def parse_when(value, *, end_of_day=False):
@@ -61,6 +63,7 @@ class Command(BaseCommand):
             raise CommandError("--until is before --since.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        self._check_database()
         export = dict(since=since, until=until, fmt=options["format"], batch_size=options["batch_size"])
         try:
             if options["output"]:
@@ -72,6 +75,17 @@ class Command(BaseCommand):
             self._quiet_after_closed_pipe()
             return
         self.stderr.write(f"Exported {written} redemption attempts.")
+
+    def _check_database(self):
+        """Refuse before writing anything when the database holds no attempts table (not migrated, or the wrong one)."""
+        alias = router.db_for_read(RedemptionAttempt)
+        table = RedemptionAttempt._meta.db_table
+        if table not in connections[alias].introspection.table_names():
+            name = connections[alias].settings_dict.get("NAME")
+            raise CommandError(
+                f"The database {name!r} has no {table} table: it is not migrated, or not the service's database. "
+                "For a demo on other ports, point LOCAL_SQLITE_PATH at the demo's database "
+                "(var/demo-<port>-<emulator port>/enterprise_access.sqlite3).")
 
     def _to_file(self, target, export):
         if target.exists() and not target.is_file():  # a FIFO or /dev/stdout: nothing to put in place
