@@ -14,6 +14,7 @@ The emulator process: one threaded stdlib HTTP server in front of four emulated 
 5. an ``"after"`` fault then delays, replaces or drops the answer the service produced;
 6. record ``{service, method, path, query, status}`` in the request log.
 """
+import html
 import json
 import socket
 import socketserver
@@ -22,13 +23,13 @@ import time
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import catalog_api, control_api, lms_api, subsidy_api
 from .runtime import ConnectionState, Runtime
 from .store import Store
 from .tokens import TokenIssuer, token_endpoint, unauthorized
-from .web import Request, Response, detail, json_response, page_not_found, server_error
+from .web import HTML, Request, Response, detail, json_response, page_not_found, server_error
 
 SERVICE_ROUTERS = {
     "subsidy": subsidy_api.router,
@@ -38,6 +39,16 @@ SERVICE_ROUTERS = {
 TOKEN_PATHS = ("/oauth2/access_token", "/oauth2/access_token/")
 # Statuses whose responses carry no body and no Content-Length (RFC 9110).
 BODYLESS_STATUSES = (204, 304)
+
+
+def courseware_placeholder(rest):
+    """A plain page standing in for the learning MFE at a transaction's ``courseware_url``."""
+    page = (
+        "<!doctype html>\n<html lang=\"en\">\n<head><title>Courseware (emulated)</title></head>\n<body>\n"
+        f"<h1>Courseware (emulated)</h1>\n<p>The learning MFE would open <code>{html.escape(rest)}</code> here. "
+        "The upstream emulator serves only this placeholder.</p>\n</body>\n</html>\n"
+    )
+    return Response(200, page.encode("utf-8"), HTML)
 
 
 class Emulator:
@@ -82,6 +93,9 @@ class Emulator:
             service = "oauth"
         elif prefix in SERVICE_ROUTERS:
             service = prefix
+        elif prefix == "learning" and method in ("GET", "HEAD"):
+            # Where a transaction's courseware_url points (the learning MFE): a placeholder page, so a demo's link opens.
+            return courseware_placeholder(unquote(rest))
         else:
             self.runtime.note_service_request(connection)
             return page_not_found()

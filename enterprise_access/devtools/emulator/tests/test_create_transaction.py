@@ -2,6 +2,7 @@
 import hashlib
 
 import pytest
+import requests
 
 from . import world
 
@@ -319,3 +320,12 @@ def test_exec_ed_geag_failure_and_fallback_reference(api, control):
         **world.EXEC_METADATA, "fallback_external_fulfillment_reference_id": "order-123",
     })
     assert forced.json()["external_reference"] == ["order-123"]
+
+
+def test_the_courseware_url_opens_a_placeholder_page(api):
+    # The demo prints a redemption whose courseware_url a user will click: the link must open, not 404.
+    tx = api.redeem(world.SUBSIDY, world.PAT, world.COOKING_RUN, key="courseware-link").json()
+    page = requests.get(tx["courseware_url"], timeout=5)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "Courseware (emulated)" in page.text and world.COOKING_RUN in page.text
+    assert "<script>" not in requests.get(f"{api.url}/learning/<script>", timeout=5).text
