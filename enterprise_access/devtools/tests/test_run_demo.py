@@ -140,8 +140,7 @@ def test_a_port_held_without_listening_is_refused(nothing_may_start, tmp_path):
 
 
 @pytest.mark.parametrize(("port", "emulator_port", "message"), [
-    (18000, 18000, "The service and the upstream emulator need two different ports; both are 18000. "
-                   "Run: make demo PORT=18000 EMULATOR_PORT=18270"),
+    (18000, 18000, "The service and the upstream emulator need two different ports; both are 18000. Run: make demo"),
     (0, 18270, "--port (PORT) must be a TCP port between 1 and 65535, not 0."),
     (18000, 70000, "--emulator-port (EMULATOR_PORT) must be a TCP port between 1 and 65535, not 70000."),
 ])
@@ -149,6 +148,19 @@ def test_ports_out_of_range_or_equal_are_refused(port, emulator_port, message, n
     with pytest.raises(CommandError) as refused:
         call_command("run_demo", port=port, emulator_port=emulator_port, state_dir=str(tmp_path / "state"))
     assert str(refused.value).startswith(message)
+    assert nothing_may_start == []
+
+
+def test_equal_ports_are_told_a_free_pair_not_a_busy_default(listener, monkeypatch, nothing_may_start, tmp_path):
+    # The default pair is taken (another demo): the advice must not send the user there.
+    busy, _ = listener
+    monkeypatch.setattr(run_demo, "DEFAULT_PORT", busy)
+    monkeypatch.setattr(run_demo, "DEFAULT_EMULATOR_PORT", free_port())
+    same = free_port()
+    with pytest.raises(CommandError) as refused:
+        call_command("run_demo", port=same, emulator_port=same, state_dir=str(tmp_path / "state"))
+    port, emulator_port = map(int, SUGGESTION.search(str(refused.value)).groups())
+    assert port != busy and port_problem(port) is None and port_problem(emulator_port) is None
     assert nothing_may_start == []
 
 

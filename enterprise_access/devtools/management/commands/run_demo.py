@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -115,8 +115,13 @@ def check_ports(plan):
         if not 1 <= port <= 65535:
             raise CommandError(f"{name} must be a TCP port between 1 and 65535, not {port}.")
     if plan.port == plan.emulator_port:
+        default = replace(plan, port=DEFAULT_PORT, emulator_port=DEFAULT_EMULATOR_PORT)
+        free = (default.port, default.emulator_port) if not any(
+            port_problem(port, HOST) for port in (default.port, default.emulator_port)) else suggest_ports(default)
+        advice = (f"Run: {_command_line(*free)}" if free else
+                  "Choose two free ports: make demo PORT=<port> EMULATOR_PORT=<port>")
         raise CommandError(f"The service and the upstream emulator need two different ports; both are {plan.port}. "
-                           f"Run: {_command_line(DEFAULT_PORT, DEFAULT_EMULATOR_PORT)}")
+                           f"{advice}")
     problems = []
     for what, port in (("the service", plan.port), ("the upstream emulator", plan.emulator_port)):
         problem = port_problem(port, HOST)
@@ -336,6 +341,13 @@ class Command(BaseCommand):
   Self-check:        redeemed {checked['content_key']} for throwaway learner {checked['learner']['lms_user_id']}
                      through this service, found transaction {checked['transaction_uuid']}
                      in this emulator, and reversed it.
+
+Management commands against this demo (export_redemption_attempts, reconcile_redemptions, mint_jwt, ...):
+  LOCAL_SQLITE_PATH={plan.database} EMULATOR_URL={plan.emulator_url} \\
+    .venv/bin/python manage.py <command>
+
+The learner token below is valid for one hour; a new one:
+  .venv/bin/python manage.py mint_jwt --lms-user-id {learner['lms_user_id']} --roles enterprise_learner:{demo.CUSTOMER_UUID}
 
 Redeem a course for demo learner {learner['lms_user_id']} ({learner['email']}):
 
