@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # API bodies over API_MAX_BODY_BYTES answer 413 (JSON) before anything reads them (decision 0014).
+    "enterprise_access.apps.api.limits.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,6 +124,9 @@ RETRY_AFTER_SECONDS = 2
 # ---------------------------------------------------------------------------------------------
 # REST framework and API schema.
 # ---------------------------------------------------------------------------------------------
+# The most bytes an /api/ request body may carry; more answers 413 (decision 0014).
+API_MAX_BODY_BYTES = 64 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication",
@@ -129,6 +134,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON nested deeper than apps.api.limits.MAX_JSON_DEPTH answers 400 (decision 0014).
+    "DEFAULT_PARSER_CLASSES": [
+        "enterprise_access.apps.api.limits.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -147,6 +158,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No validator badge: Swagger UI would fetch it from validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Every operation that takes a body documents the 413 of apps.api.limits.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "enterprise_access.apps.api.schema.document_body_limit",
+    ],
 }
 
 # History is the audit trail: no "Revert" button on any history row (core/history_admin.py also refuses the POST).

@@ -17,10 +17,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from enterprise_access.apps.api.limits import DepthLimitedJSONParser
 from enterprise_access.apps.api.permissions import may_act_for_learner
 from enterprise_access.apps.api.reasons import customer_contact, reason_entry
 from enterprise_access.apps.api.request_ids import request_id_for
@@ -78,7 +78,7 @@ class PolicyRedeemView(RequestIdMixin, APIView):
     """Redeem a policy's learner credit for one learner and one content key."""
 
     # JSON only: the body is strictly typed (lms_user_id a JSON number), which a form body cannot express.
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
 
     @extend_schema(
         operation_id="policy_redemption_redeem",

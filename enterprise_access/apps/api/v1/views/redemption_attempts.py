@@ -4,13 +4,19 @@
 Operators see every attempt of the customers they operate (all, with ``:*``); enterprise admins see their
 customers' attempts; learners see only their own, without internal error details. Nobody else sees any.
 """
+from base64 import b64decode
+from datetime import timezone as dt_timezone
+from urllib.parse import parse_qs
+
 import django_filters
+from django import forms
 from django.db.models import Q
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -20,7 +26,7 @@ from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, 
 from enterprise_access.apps.subsidy_access_policy.selectors import SUMMARY_GROUP_BY, attempt_summary
 
 from .. import attempt_serializers as s
-from ..serializers import ErrorSerializer
+from ..serializers import MAX_LMS_USER_ID, ErrorSerializer
 from .common import RequestIdMixin
 from .redeem import COMMON_ERRORS
 
@@ -28,23 +34,81 @@ GROUP_BY = SUMMARY_GROUP_BY
 SUMMARY_FILTERS = ("enterprise_customer_uuid", "policy_uuid", "created_after", "created_before")
 
 
+INVALID_CURSOR = "Invalid cursor: use the next or previous link of a page of this list, unchanged."
+DATETIME_RANGE = "Must be a date-time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z once converted to UTC."
+
+
+def utc_or_none(value):
+    """``value`` (an aware or naive datetime) in UTC, or None when UTC cannot hold it (year 0 or 10000)."""
+    try:
+        return value.astimezone(dt_timezone.utc) if value.tzinfo else value.replace(tzinfo=dt_timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
 class AttemptCursorPagination(CursorPagination):
+    """Newest first. A cursor this list did not give out (tampered, truncated) is a 400, never a 500."""
+
     ordering = ("-started_at", "-uuid")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            tokens = parse_qs(b64decode(encoded.encode("ascii"), validate=True).decode("ascii"),
+                              keep_blank_values=True, strict_parsing=bool(encoded))
+            cursor = super().decode_cursor(request)
+            if set(tokens) - {"o", "r", "p"} or any(len(values) != 1 for values in tokens.values()):
+                raise ValueError("not a cursor this list encodes")
+            if cursor.position is not None:
+                position = parse_datetime(cursor.position)  # raises ValueError for an impossible date
+                if position is None or utc_or_none(position) is None:
+                    raise ValueError("not a position in this list")
+        except (ValueError, NotFound):  # binascii.Error and UnicodeErrors are ValueErrors
+            raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from None
+        return cursor
+
+
+class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time that UTC (and so every database) can hold; otherwise a message naming the field."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is not None and utc_or_none(value) is None:
+            raise forms.ValidationError(DATETIME_RANGE, code="out_of_range")
+        return value
+
+    def strptime(self, value, format):
+        try:
+            return super().strptime(value, format)
+        except OverflowError:  # making a naive edge value aware in a zone other than UTC
+            raise forms.ValidationError(DATETIME_RANGE, code="out_of_range") from None
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (``NumberFilter`` takes decimals: ``1.5``, ``1e40``)."""
+
+    field_class = forms.IntegerField
+
 
 class RedemptionAttemptFilter(django_filters.FilterSet):
     enterprise_customer_uuid = django_filters.UUIDFilter()
     policy_uuid = django_filters.UUIDFilter()
-    lms_user_id = django_filters.NumberFilter()
+    lms_user_id = IntegerFilter(min_value=1, max_value=MAX_LMS_USER_ID)
     content_key = django_filters.CharFilter()
     outcome = django_filters.ChoiceFilter(choices=AttemptOutcome.CHOICES)
     reason = django_filters.ChoiceFilter(choices=[(r, r) for r in c.ALL_REASONS])
     source = django_filters.ChoiceFilter(choices=AttemptSource.CHOICES)
-    created_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    created_after = BoundedIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    created_before = BoundedIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = RedemptionAttempt
@@ -83,8 +147,7 @@ def is_staff_reader(request, attempt=None) -> bool:
 @extend_schema_view(
     list=extend_schema(
         summary="List redemption attempts",
-        responses={200: s.RedemptionAttemptSchemaSerializer(many=True), **COMMON_ERRORS,
-                   404: OpenApiResponse(ErrorSerializer, description="The cursor is not one this list gave out.")},
+        responses={200: s.RedemptionAttemptSchemaSerializer(many=True), **COMMON_ERRORS},
     ),
     retrieve=extend_schema(
         summary="One redemption attempt",
