@@ -33,6 +33,18 @@ class LearnerRedemptionAttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AttemptForCallerSerializer(serializers.BaseSerializer):
+    """
+    An attempt as the caller may read it: the staff or the learner shape, chosen for each row by the view's
+    ``sees_staff_fields(attempt)`` (in the serializer context), so a list and a detail of one row always agree.
+    """
+
+    def to_representation(self, instance):
+        staff = self.context["sees_staff_fields"](instance)
+        shape = RedemptionAttemptSerializer if staff else LearnerRedemptionAttemptSerializer
+        return shape(instance, context=self.context).data
+
+
 @extend_schema_serializer(component_name="RedemptionAttempt")
 class RedemptionAttemptSchemaSerializer(serializers.ModelSerializer):
     """

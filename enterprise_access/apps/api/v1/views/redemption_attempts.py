@@ -2,7 +2,8 @@
 ``/api/v1/redemption-attempts/``: the audit record of redemptions, scoped by the caller's roles.
 
 Operators see every attempt of the customers they operate (all, with ``:*``); enterprise admins see their
-customers' attempts; learners see only their own, without internal error details. Nobody else sees any.
+customers' attempts; learners see only their own, without internal error details. Nobody else sees any. Which
+fields a caller reads is decided per row (``sees_staff_fields``), the same in the list and the detail.
 """
 from base64 import b64decode
 from datetime import timezone as dt_timezone
@@ -115,16 +116,25 @@ class RedemptionAttemptFilter(django_filters.FilterSet):
         fields = []
 
 
-def scoped_attempts(request):
-    """The attempts the caller may see, or an empty queryset."""
+def _staff_customers(request) -> set:
+    """The customers whose attempts the caller reads as staff (operator or enterprise admin); ``{"*"}`` for all."""
+    return roles.operator_customer_uuids(request) | roles.admin_customer_uuids(request)
+
+
+def staff_attempts(request):
+    """The attempts the caller reads as staff: those of the customers they operate or administer."""
     qs = RedemptionAttempt.objects.all()
-    operated = roles.operator_customer_uuids(request)
-    if "*" in operated:
+    customers = _staff_customers(request)
+    if "*" in customers:
         return qs
-    administered = roles.admin_customer_uuids(request)
-    if "*" in administered:
-        return qs
-    customers = operated | administered
+    return qs.filter(enterprise_customer_uuid__in=customers) if customers else qs.none()
+
+
+def scoped_attempts(request):
+    """The attempts the caller may see: as staff (``staff_attempts``), and their own as a learner; or none."""
+    customers = _staff_customers(request)
+    if "*" in customers:
+        return RedemptionAttempt.objects.all()
     visible = Q(enterprise_customer_uuid__in=customers) if customers else Q(pk__in=[])
     own_id = getattr(request.user, "lms_user_id", None)
     learner_of = roles.learner_customer_uuids(request)
@@ -133,13 +143,17 @@ def scoped_attempts(request):
         if "*" not in learner_of:
             own &= Q(enterprise_customer_uuid__in=learner_of)
         visible |= own
-    return qs.filter(visible)
+    return RedemptionAttempt.objects.filter(visible)
 
 
-def is_staff_reader(request, attempt=None) -> bool:
-    """Operators and admins of the attempt's customer read the full record; learners the trimmed one."""
-    if attempt is None:
-        return bool(roles.operator_customer_uuids(request) or roles.admin_customer_uuids(request))
+def sees_staff_fields(request, attempt) -> bool:
+    """
+    What the caller reads of one attempt, decided for that row alone (the list and the detail both ask here).
+
+    Operators and admins of *the attempt's* customer read the full record (``error_payload``, ``error_message``,
+    ``request_metadata``, ``acting_user``); anyone else who can see the row, i.e. the learner it concerns, reads
+    the learner's fields. Being an admin of some other customer changes nothing for this row.
+    """
     customer = attempt.enterprise_customer_uuid
     return roles.is_operator(request, customer) or roles.is_admin(request, customer)
 
@@ -172,17 +186,12 @@ class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.Ret
     def get_serializer_class(self):
         if getattr(self, "swagger_fake_view", False):
             return s.RedemptionAttemptSchemaSerializer
-        if self.action == "summary":
-            return s.RedemptionAttemptSerializer
-        if self.action == "retrieve":
-            attempt = getattr(self, "_object", None)
-            return s.RedemptionAttemptSerializer if is_staff_reader(self.request, attempt) \
-                else s.LearnerRedemptionAttemptSerializer
-        return s.RedemptionAttemptSerializer if is_staff_reader(self.request) else s.LearnerRedemptionAttemptSerializer
+        return s.AttemptForCallerSerializer
 
-    def get_object(self):
-        self._object = super().get_object()
-        return self._object
+    def get_serializer_context(self):
+        request = self.request
+        return {**super().get_serializer_context(),
+                "sees_staff_fields": lambda attempt: sees_staff_fields(request, attempt)}
 
     @extend_schema(
         summary="Counts of attempts by outcome and reason",
@@ -199,17 +208,18 @@ class RedemptionAttemptViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.Ret
     )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def summary(self, request):
-        if not is_staff_reader(request):
+        if not _staff_customers(request):
             raise PermissionDenied("Only enterprise admins and operators may read redemption summaries.")
         group_by = request.query_params.get("group_by", "day")
         if group_by not in GROUP_BY:
             raise ValidationError({"group_by": [f"Choose one of: {', '.join(GROUP_BY)}."]})
         filters = RedemptionAttemptFilter(
             {k: v for k, v in request.query_params.items() if k in SUMMARY_FILTERS},
-            queryset=scoped_attempts(request),
+            queryset=staff_attempts(request),
         )
         if not filters.is_valid():
             raise ValidationError(filters.errors)
         parsed = {name: filters.form.cleaned_data.get(name) for name in SUMMARY_FILTERS}
-        body = attempt_summary(queryset=scoped_attempts(request), group_by=group_by, **parsed)
+        # Only rows read as staff are counted: a learner's own rows at another customer are not theirs to summarize.
+        body = attempt_summary(queryset=staff_attempts(request), group_by=group_by, **parsed)
         return Response(s.SummarySerializer(body).data)
