@@ -214,7 +214,10 @@ def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
         assert body["code"] == "redemption_uncertain"
     else:
         _, error_body, _ = FOUR_XX[upstream_name]
-        assert body["code"] == error_body["code"] and body["detail"] == error_body["detail"]
+        # The learner reads this service's message for the code; the subsidy's own text stays on the attempt.
+        assert body["code"] == error_body["code"] and body["detail"] != error_body["detail"]
+        assert body["detail"].startswith("We could not enroll you in this course.")
+        assert error_body["detail"] in attempt.error_message
 
     assert attempt.outcome == outcome
     assert attempt.error_code == error_code

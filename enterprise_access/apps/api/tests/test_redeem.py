@@ -163,7 +163,7 @@ def test_subsidy_refusal_is_422_with_its_code(policy, upstream):
     response = learner_client().post(redeem_url(policy.uuid), _body(), format="json")
     assert response.status_code == 422, response.content
     assert response.json()["code"] == "enrollment_error"
-    assert response.json()["detail"] == "Enrollment failed."
+    assert response.json()["detail"].startswith("We could not enroll you in this course. Nothing was charged.")
 
 
 def test_subsidy_ledger_busy_past_retries_is_429(policy, upstream):

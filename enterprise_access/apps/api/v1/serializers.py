@@ -135,8 +135,11 @@ class NotRedeemableSerializer(serializers.Serializer):
 
 
 class SubsidyRefusedSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="The subsidy service's message.")
-    code = serializers.CharField(help_text="The subsidy service's error code, e.g. fulfillment_error.")
+    detail = serializers.CharField(help_text="A message for the learner, written by this service for the code. The "
+                                             "subsidy service's own text is on the attempt, for staff.")
+    code = serializers.CharField(help_text="The subsidy service's error code when it is one of its documented codes "
+                                           "(e.g. fulfillment_error, enrollment_error), transaction_not_committed, "
+                                           "else subsidy_refused.")
     attempt_uuid = serializers.UUIDField(allow_null=True)
 
 

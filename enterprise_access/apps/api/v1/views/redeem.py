@@ -5,7 +5,8 @@
 |----------------------|--------|----------------------------------------------------------|
 | redeemed             | 200    | the subsidy transaction                                  |
 | not_redeemable       | 422    | ``{"detail": [reason entry]}``                           |
-| subsidy_refused      | 422    | ``{"detail", "code"}`` from the subsidy service          |
+| subsidy_refused      | 422    | ``{"detail", "code"}``: this service's message for the  |
+|                      |        | subsidy's code (never the subsidy's own text)             |
 | uncertain            | 202    | ``{"detail", "code": "redemption_uncertain"}``: the      |
 |                      |        | subsidy may have written it; asking again is safe         |
 | policy_busy          | 429    | ``Retry-After`` (the ledger busy, or this learner's       |
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 
 from enterprise_access.apps.api.limits import DepthLimitedJSONParser
 from enterprise_access.apps.api.permissions import may_act_for_learner
-from enterprise_access.apps.api.reasons import customer_contact, reason_entry
+from enterprise_access.apps.api.reasons import customer_contact, reason_entry, subsidy_refusal
 from enterprise_access.apps.api.request_ids import request_id_for
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, SubsidyAccessPolicy
 from enterprise_access.apps.subsidy_access_policy.redemption import CODE_REDEMPTION_IN_PROGRESS, redeem_policy
@@ -47,12 +48,10 @@ def outcome_response(result, policy) -> Response:
         return Response({"detail": [reason_entry(result.reason, [policy.uuid], contact)]},
                         status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if result.outcome == AttemptOutcome.SUBSIDY_REFUSED:
-        error = result.error
-        return Response(
-            {"detail": (error.message if error else result.error_message) or "The subsidy service refused.",
-             "code": (error.code if error else None) or "subsidy_refused", "attempt_uuid": attempt},
-            status=status.HTTP_422_UNPROCESSABLE_ENTITY,
-        )
+        # The subsidy's own detail stays on the attempt row, for staff (decision 0014).
+        code = result.error.code if result.error else result.code
+        refusal = subsidy_refusal(code, customer_contact(policy.enterprise_customer_uuid))
+        return Response({**refusal, "attempt_uuid": attempt}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
     if result.outcome == AttemptOutcome.UNCERTAIN:
         return retryable({"detail": "Your enrollment is being confirmed with your organization's learner credit. "
                                     "Check again shortly; asking again is safe and will not charge twice.",
@@ -97,7 +96,8 @@ class PolicyRedeemView(RequestIdMixin, APIView):
                 PolymorphicProxySerializer(component_name="RedeemUnprocessable", resource_type_field_name=None,
                                            serializers=[s.NotRedeemableSerializer, s.SubsidyRefusedSerializer]),
                 description="Not redeemable: a reason entry with a learner-facing message; or, when the subsidy "
-                            "service refused the transaction, {detail, code} from it (SubsidyRefused shape).",
+                            "service refused the transaction, {detail, code} (SubsidyRefused shape): this "
+                            "service's message for the subsidy's error code, never the subsidy's own text.",
             ),
             429: OpenApiResponse(s.RetryableErrorSerializer, description="The subsidy ledger busy past retries "
                                  "(code=policy_busy), or this learner's redemption of this content already running "
