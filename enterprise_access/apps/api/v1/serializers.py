@@ -4,6 +4,7 @@ import json
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from enterprise_access.apps.api.reasons import API_REASONS, REASON_UPSTREAM_UNAVAILABLE
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
 
@@ -124,7 +125,10 @@ class ReasonMetadataSerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.ChoiceField(choices=c.ALL_REASONS)
+    reason = serializers.ChoiceField(
+        choices=c.ALL_REASONS + API_REASONS,
+        help_text=f"Why the listed policies would not pay; '{REASON_UPSTREAM_UNAVAILABLE}': they could not be "
+                  "asked just now (an upstream service failed for them), so they are undecided, not refused.")
     user_message = serializers.CharField()
     metadata = ReasonMetadataSerializer()
     policy_uuids = serializers.ListField(child=serializers.UUIDField())
@@ -175,16 +179,27 @@ class CanRedeemEntrySerializer(serializers.Serializer):
     has_successful_redemption = serializers.BooleanField()
     redeemable_subsidy_access_policy = serializers.DictField(allow_null=True)
     can_redeem = serializers.BooleanField()
+    undecided = serializers.BooleanField(
+        help_text="True when no policy would pay but at least one could not be asked just now (its reason entry is "
+                  f"'{REASON_UPSTREAM_UNAVAILABLE}'): the answer may change on a retry. False otherwise.")
     reasons = ReasonSerializer(many=True)
 
 
 class CreditsAvailableEntrySerializer(serializers.Serializer):
+    """
+    A policy with credit left for the learner; or a policy that could not be asked just now (``undecided``), whose
+    figures are then null: it may or may not have credit.
+    """
+
     uuid = serializers.UUIDField()
     policy_type = serializers.CharField()
     display_name = serializers.CharField()
     subsidy_uuid = serializers.UUIDField()
     catalog_uuid = serializers.UUIDField()
-    remaining_balance = serializers.IntegerField()
+    undecided = serializers.BooleanField(help_text="True when an upstream service failed for this policy.")
+    reason = serializers.ChoiceField(choices=API_REASONS, allow_null=True,
+                                     help_text=f"'{REASON_UPSTREAM_UNAVAILABLE}' when undecided, else null.")
+    remaining_balance = serializers.IntegerField(allow_null=True, help_text="Cents; null when undecided.")
     remaining_balance_per_user = serializers.IntegerField(allow_null=True)
     remaining_enrollments_per_user = serializers.IntegerField(allow_null=True)
     subsidy_expiration_datetime = serializers.CharField(allow_null=True)

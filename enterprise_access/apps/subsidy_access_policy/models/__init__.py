@@ -8,6 +8,7 @@ from .reservation import (  # noqa: F401
     SpendSnapshot,
     learner_content_claim,
     limits_reason,
+    transactions_spent,
 )
 from .policy import (  # noqa: F401
     POLICY_CLASSES,

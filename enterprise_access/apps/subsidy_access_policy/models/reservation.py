@@ -115,6 +115,14 @@ class SpendReservation(models.Model):
 
 # ----- the arithmetic of the limits (read only; the spend guard writes in reservations.py) -----------------------
 
+def transactions_spent(transactions) -> int:
+    """
+    Cents the ledger ``transactions`` (redemptions: negative quantities) spent, as the upstream consumer counts a
+    learner's spend: the raw sum, reversals not netted.
+    """
+    return -sum(int(tx.get("quantity") or 0) for tx in transactions or [])
+
+
 @dataclass
 class SpendSnapshot:
     """What the ledger said was spent, and when (database clock) the reading began."""
@@ -125,7 +133,7 @@ class SpendSnapshot:
 
     @property
     def learner_spent(self) -> int:
-        return -sum(int(tx.get("quantity") or 0) for tx in self.learner_transactions or [])
+        return transactions_spent(self.learner_transactions)
 
 
 def counted_reservations(policy_uuid, read_started, using):
