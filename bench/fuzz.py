@@ -5,7 +5,9 @@ more examples per operation, a fresh seed each run unless given, and a table of 
     .venv/bin/python bench/fuzz.py [--examples 500] [--seed N] [-- extra pytest args]
 
 Every operation of the redeem, can-redeem, credits-available, policy and attempt endpoints, valid and invalid
-inputs, as an operator and as a learner, against the live app and the upstream emulator. Fails (exit 1) on a
+inputs, as an operator and as a learner, against the live app and the upstream emulator; and (mode ``edge``,
+4 x examples) the bad input schemathesis does not generate: tampered cursors, date-times at the edges of UTC,
+bodies around the 64 KB limit, JSON nested around the 32-level limit (decision 0014). Fails (exit 1) on a
 5xx or any response that does not conform to /api/schema/. A failure prints the request as a curl command; replay
 it with the printed seed: ``FUZZ_SEED=<seed> FUZZ_MAX_EXAMPLES=<n> .venv/bin/pytest <the test id>``.
 The last line is one JSON object of the figures.

@@ -9,12 +9,22 @@ conforms to the schema for that status.
 Generated identifiers are random, so about half the cases are steered onto the real world (an existing policy,
 attempt, the demo customer, a demo learner and course run): otherwise the redemption workflow would never run.
 
+Beside the schema-generated cases, ``test_fuzz_edges`` sends the bad input schemathesis does not generate (issue 11,
+decision 0014): tampered cursors, date-times at the edges of what UTC holds, bodies around the 64 KB limit, JSON
+nested around the 32-level limit. Each answer must be a documented 4xx (or 200) that conforms to the schema.
+
 Bounded for CI (``FUZZ_MAX_EXAMPLES`` per operation, mode and caller, 25 by default, derandomized, so reproducible);
 ``make fuzz`` raises the bound (see ``bench/fuzz.py``).
 """
+import json
 import os
 import time
 import uuid
+from base64 import b64encode
+from datetime import datetime as dt_datetime
+from datetime import timedelta
+from datetime import timezone as dt_timezone
+from urllib.parse import urlencode
 from collections import Counter, defaultdict
 
 import pytest
@@ -27,6 +37,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.openapi import from_wsgi
+from werkzeug.test import Client as WsgiClient
+
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -34,6 +46,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from enterprise_access.apps.api.limits import MAX_JSON_DEPTH, max_body_bytes
 from enterprise_access.apps.subsidy_access_policy.models import AttemptOutcome, AttemptSource, RedemptionAttempt
 from enterprise_access.devtools import demo
 from enterprise_access.devtools.tokens import mint_jwt
@@ -158,3 +171,74 @@ def test_every_api_operation_is_fuzzed(api_schema):
     documented = {(op.method.upper(), op.path) for op in
                   (result.ok() for result in api_schema.get_all_operations())}
     assert documented == set(OPERATIONS)
+
+
+# ----- bad input schemathesis does not generate ------------------------------------------------------------------
+
+ATTEMPTS = "/api/v1/redemption-attempts/"
+SUMMARY = "/api/v1/redemption-attempts/summary/"
+REDEEM = "/api/v1/policy-redemption/{policy_uuid}/redeem/"
+POLICIES = "/api/v1/subsidy-access-policies/"
+POLICY = "/api/v1/subsidy-access-policies/{uuid}/"
+
+
+def _cursors():
+    tokens = st.dictionaries(st.sampled_from(["o", "r", "p", "x"]),
+                             st.text(max_size=30) | st.datetimes().map(str) | st.integers().map(str), max_size=3)
+    return st.one_of(
+        tokens.map(lambda t: b64encode(urlencode(t).encode()).decode()),
+        st.binary(max_size=40).map(lambda b: b64encode(b).decode()),
+        st.text(max_size=40),
+    )
+
+
+def _datetimes():
+    offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: dt_timezone(timedelta(minutes=m)))
+    edges = st.sampled_from([dt_datetime.min, dt_datetime.max])
+    return st.builds(lambda dt, tz: dt.replace(tzinfo=tz).isoformat(), st.datetimes() | edges, offsets)
+
+
+def _edge_request(draw, world):
+    """One hand-made bad request: (method, schema path, url, body bytes or None)."""
+    family = draw(st.sampled_from(["cursor", "datetime", "size", "depth"]))
+    if family == "cursor":
+        return "GET", ATTEMPTS, f"{ATTEMPTS}?{urlencode({'cursor': draw(_cursors())})}", None
+    if family == "datetime":
+        path = draw(st.sampled_from([ATTEMPTS, SUMMARY]))
+        query = {name: draw(_datetimes()) for name in
+                 draw(st.lists(st.sampled_from(["created_after", "created_before"]), min_size=1, unique=True))}
+        return "GET", path, f"{path}?{urlencode(query)}", None
+    method, path = draw(st.sampled_from([("POST", REDEEM), ("POST", POLICIES), ("PATCH", POLICY)]))
+    url = path.replace("{policy_uuid}", world["policy_uuid"][0]).replace("{uuid}", world["policy_uuid"][0])
+    if family == "size":
+        limit = max_body_bytes()
+        size = draw(st.one_of(st.integers(limit - 64, limit + 64), st.integers(limit, 3 * 1024 * 1024)))
+        body = json.dumps({"content_key": "k" * max(0, size - 20), "lms_user_id": LEARNER}).encode()
+    else:
+        depth = draw(st.one_of(st.integers(1, MAX_JSON_DEPTH + 4), st.integers(MAX_JSON_DEPTH, 30_000)))
+        body = ('{"lms_user_id": %d, "content_key": "k", "metadata": %s}'
+                % (LEARNER, "[" * depth + "]" * depth)).encode()
+    return method, path, url, body
+
+
+def test_fuzz_edges(api_schema, world):
+    """The bad input of issue 11 and its neighbours: never a 5xx, always a documented, conforming answer."""
+    app = WsgiClient(get_wsgi_application())
+    headers = {"Authorization": f"JWT {CALLERS['operator']}"}
+
+    @seed(SEED)
+    @hsettings(max_examples=MAX_EXAMPLES * 4, deadline=None, derandomize=True, database=None,
+               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck), print_blob=True)
+    @given(data=st.data())
+    def run(data):
+        method, path, url, body = data.draw(st.composite(lambda draw: _edge_request(draw, world))())
+        response = app.open(url, method=method, headers=headers, data=body,
+                            content_type="application/json" if body is not None else None)
+        STATUSES[(method, path, "operator", "edge")][response.status_code] += 1
+        assert response.status_code < 500, (method, url[:200], response.get_data()[:300])
+        operation = api_schema[path][method]
+        assert str(response.status_code) in operation.definition.raw["responses"], (method, path, response.status_code)
+        assert response.headers["Content-Type"].startswith("application/json")
+        operation.validate_response(response)
+
+    run()
