@@ -16,8 +16,9 @@ logger = logging.getLogger(__name__)
 
 def json_exception_handler(exc, context):
     """
-    DRF's handler for what it knows (400/401/403/404/405/...); a 413 for a body too large to read; a 503 with ``Retry-After`` when the database or
-    the cache is down (decision 0005); a JSON 500 for anything else, never an HTML page.
+    DRF's handler for what it knows (400/401/403/404/405/...); a 413 for a body too large to read (decision 0014);
+    a 503 with ``Retry-After`` when the database or the cache is down (decision 0005); a JSON 500 for anything
+    else, never an HTML page.
     """
     code = infrastructure_outage(exc)
     if code is not None:
