@@ -46,8 +46,6 @@ PRICE = demo.PRICES[RUN]
 READ_TIMEOUT = 0.3
 FAULT_DELAY_MS = 800
 MALFORMED_BODY = "<html><body>Service Temporarily Unavailable</body></html>"
-# Each case must answer well inside this (no hang), timeouts included.
-MAX_CASE_SECONDS = 5.0
 
 
 # ----- the matrix ---------------------------------------------------------------------------------------
@@ -161,10 +159,8 @@ def redeemable_policy(kind):
 
 
 def redeem(policy):
-    started = time.monotonic()
-    response = learner_client(LEARNER["lms_user_id"]).post(
+    return learner_client(LEARNER["lms_user_id"]).post(
         redeem_url(policy.uuid), {"lms_user_id": LEARNER["lms_user_id"], "content_key": RUN}, format="json")
-    return response, time.monotonic() - started
 
 
 def subsidy_creates(upstream):
@@ -198,10 +194,9 @@ def test_upstream_fault_matrix(upstream, settings, kind, upstream_name, fault):
     policy = redeemable_policy(kind)
     http_status, outcome, error_code, error_status = inject(upstream, settings, upstream_name, fault)
 
-    response, elapsed = redeem(policy)
+    response = redeem(policy)
 
     assert response.status_code == http_status, response.content
-    assert elapsed < MAX_CASE_SECONDS
     body = response.json()
     attempt = the_attempt(policy)
     assert body["attempt_uuid"] == str(attempt.uuid)
@@ -268,9 +263,8 @@ def test_create_committed_after_our_timeout_is_asked_again_with_the_same_key(ups
     upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=None,
                                delay_ms=FAULT_DELAY_MS, times=1)
 
-    response, elapsed = redeem(policy)
+    response = redeem(policy)
     assert response.status_code == 200, response.content
-    assert elapsed < MAX_CASE_SECONDS
     late = wait_for_late_commit(upstream, policy)
     assert len(late) == 1 and response.json()["uuid"] == late[0]["uuid"]
     assert len([tx for tx in upstream.control.transactions(policy.subsidy_uuid)
@@ -298,10 +292,9 @@ def test_create_answers_lost_past_every_try_is_uncertain_then_the_learners_retry
     upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=None,
                                delay_ms=FAULT_DELAY_MS)
 
-    response, elapsed = redeem(policy)
+    response = redeem(policy)
     assert response.status_code == 202, response.content
     assert response.json()["code"] == "redemption_uncertain"
-    assert elapsed < MAX_CASE_SECONDS
     attempt = the_attempt(policy)
     assert (attempt.outcome, attempt.error_code, attempt.error_status) == (AttemptOutcome.UNCERTAIN, "timeout", None)
     reservation = SpendReservation.objects.get(policy=policy)
@@ -312,7 +305,7 @@ def test_create_answers_lost_past_every_try_is_uncertain_then_the_learners_retry
     late = wait_for_late_commit(upstream, policy)
     assert len(late) == 1
     upstream.control.clear_faults()
-    retry, _ = redeem(policy)
+    retry = redeem(policy)
     assert retry.status_code == 200, retry.content
     assert retry.json()["uuid"] == late[0]["uuid"]
     assert len(committed_transactions(upstream, policy)) == 1
@@ -344,9 +337,8 @@ def test_redis_down_still_redeems_quickly(upstream, settings, how):
     with silent_listener() as silent_port:
         # Swapping CACHES fires setting_changed, which makes django.core.cache.caches rebuild its connections.
         settings.CACHES = redis_caches(silent_port if how == "silent" else free_port())
-        response, elapsed = redeem(policy)
+        response = redeem(policy)
         assert response.status_code == 200, response.content
-        assert elapsed < MAX_CASE_SECONDS
     attempt = the_attempt(policy)
     assert attempt.outcome == AttemptOutcome.REDEEMED and attempt.finished_at is not None
     assert len(subsidy_creates(upstream)) == 1
@@ -378,9 +370,8 @@ def test_database_unreachable_at_the_start_of_a_request_is_a_quick_503(upstream,
     """Before the workflow (authentication, the policy lookup): the API answers 503, not a 500."""
     policy = redeemable_policy("assigned")
     with database_unreachable("default", monkeypatch), database_unreachable("independent", monkeypatch):
-        response, elapsed = redeem(policy)
+        response = redeem(policy)
     assert response.status_code == 503, response.content
-    assert elapsed < MAX_CASE_SECONDS
     assert int(response["Retry-After"]) > 0
     assert response.json()["code"] == "database_unavailable"
     assert not upstream.control.requests()
@@ -401,12 +392,11 @@ def test_database_unreachable_inside_the_workflow_is_a_quick_503_with_its_attemp
 
     monkeypatch.setattr(AssignedLearnerCreditAccessPolicy, "assignment_check", failing_assignment_check)
     try:
-        response, elapsed = redeem(policy)
+        response = redeem(policy)
     finally:
         while stack:
             stack.pop().__exit__(None, None, None)
     assert response.status_code == 503, response.content
-    assert elapsed < MAX_CASE_SECONDS
     assert int(response["Retry-After"]) > 0
     attempt = the_attempt(policy)  # written through the independent connection, which stayed up
     assert attempt.outcome == AttemptOutcome.UPSTREAM_UNAVAILABLE and attempt.error_code == "database_unavailable"
@@ -426,9 +416,8 @@ def test_independent_connection_unreachable_stops_the_redemption_before_any_spen
     policy = redeemable_policy("assigned")
     failures = AttemptRecordStats.failures
     with database_unreachable("independent", monkeypatch):
-        response, elapsed = redeem(policy)
+        response = redeem(policy)
     assert response.status_code == 503, response.content
-    assert elapsed < MAX_CASE_SECONDS
     assert response.json()["code"] == "upstream_unavailable"
     assert AttemptRecordStats.failures == failures + 1  # the attempt could not be opened either
     assert not subsidy_creates(upstream)

@@ -18,7 +18,6 @@ Bounded for CI (``FUZZ_MAX_EXAMPLES`` per operation, mode and caller, 25 by defa
 """
 import json
 import os
-import time
 import uuid
 from base64 import b64encode
 from datetime import datetime as dt_datetime
@@ -160,11 +159,9 @@ def fuzz_operation(api_schema, world, method, path, caller, mode):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_fuzz(api_schema, world, method, path, mode):
-    started = time.monotonic()
     fuzz_operation(api_schema, world, method, path, "operator", mode)
     if not path.startswith("/api/v1/subsidy-access-policies/"):  # a learner gets a 403 there, checked elsewhere
         fuzz_operation(api_schema, world, method, path, "learner", mode)
-    assert time.monotonic() - started < 60
 
 
 def test_every_api_operation_is_fuzzed(api_schema):
