@@ -124,7 +124,9 @@ RETRY_AFTER_SECONDS = 2
 # ---------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication",
+        # The library's JwtAuthentication with our claims-to-user mapping: by LMS user id only, never onto a
+        # staff account, no admin rights from a claim (enterprise_access/apps/core/authentication.py).
+        "enterprise_access.apps.core.authentication.LmsJwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -171,8 +173,9 @@ JWT_AUTH = {
     "JWT_AUTH_HEADER_PREFIX": "JWT",
     "JWT_AUTH_COOKIE_HEADER_PAYLOAD": "edx-jwt-cookie-header-payload",
     "JWT_AUTH_COOKIE_SIGNATURE": "edx-jwt-cookie-signature",
+    # Documentation of what LmsJwtAuthentication copies (it does not read this): ``administrator`` is deliberately
+    # absent, a token never makes anyone staff here.
     "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {
-        "administrator": "is_staff",
         "email": "email",
         "user_id": "lms_user_id",
     },

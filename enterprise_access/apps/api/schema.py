@@ -3,7 +3,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class JwtAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication"
+    target_class = "enterprise_access.apps.core.authentication.LmsJwtAuthentication"
     name = "JwtAuth"
 
     def get_security_definition(self, auto_schema):
