@@ -108,12 +108,14 @@ def user_for_identity(identity: LmsIdentity):
     for _ in range(3):
         user = token_users().filter(lms_user_id=identity.lms_user_id).order_by("id").first()
         if user is None:
+            user = get_user_model()(username=_free_username(identity), email=identity.email,
+                                    lms_user_id=identity.lms_user_id)
+            user.set_unusable_password()
             try:
+                # One INSERT, no read inside the transaction: on SQLite a read then a write in one transaction
+                # cannot wait for a concurrent writer, it fails at once ("database is locked").
                 with transaction.atomic():
-                    user = get_user_model().objects.create(
-                        username=_free_username(identity), email=identity.email, lms_user_id=identity.lms_user_id)
-                    user.set_unusable_password()
-                    user.save(update_fields=["password"])
+                    user.save(force_insert=True)
             except IntegrityError:
                 continue  # a concurrent first request took the name, or created this learner's account: look again
             return user
