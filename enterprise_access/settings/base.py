@@ -95,6 +95,9 @@ UPSTREAM_READ_TIMEOUT = 10.0
 # Short-lived caches of stable upstream reads (seconds). can_redeem and writes are never cached.
 CONTENT_METADATA_CACHE_TIMEOUT = 300
 CATALOG_CONTAINS_CACHE_TIMEOUT = 300
+# Which customer a catalog or a subsidy belongs to (the tenancy check at redeem; a record never changes customer).
+CATALOG_RECORD_CACHE_TIMEOUT = 300
+SUBSIDY_CUSTOMER_CACHE_TIMEOUT = 300
 ENTERPRISE_USER_RECORD_CACHE_TIMEOUT = 300
 ENTERPRISE_CUSTOMER_CACHE_TIMEOUT = 300
 
