@@ -60,7 +60,9 @@ def roles_for_request(request) -> dict[str, set[str]]:
 def _has(contexts: set, customer_uuid) -> bool:
     if ALL_ACCESS_CONTEXT in contexts:
         return True
-    return customer_uuid is not None and str(customer_uuid).lower() in contexts
+    # Both sides in canonical uuid form: "*" is handled above, so a customer that is not a uuid matches nothing.
+    wanted = _context(customer_uuid) if customer_uuid is not None else None
+    return wanted not in (None, ALL_ACCESS_CONTEXT) and wanted in contexts
 
 
 def is_operator(request, customer_uuid=None) -> bool:

@@ -215,3 +215,16 @@ def test_a_role_whose_context_is_not_a_customer_uuid_grants_nothing_and_answers_
     # Found by the property above: a non-uuid context reached a uuid filter and answered 500.
     response = _get(_token(roles=[role]))
     assert response.status_code == 403, response.content
+
+
+def test_a_role_context_in_another_spelling_of_the_same_uuid_still_matches():
+    from enterprise_access.apps.subsidy_access_policy.tests.factories import PerLearnerEnrollmentPolicyFactory
+    from enterprise_access.devtools import demo
+
+    policy = PerLearnerEnrollmentPolicyFactory(enterprise_customer_uuid=demo.CUSTOMER_UUID)
+    spelled = demo.CUSTOMER_UUID.replace("-", "").upper()
+    response = _get(_token(roles=[f"enterprise_admin:{spelled}"]))
+    assert response.status_code == 200
+    assert [row["uuid"] for row in response.json()["results"]] == [str(policy.uuid)]
+    assert client_with_token(_token(roles=[f"enterprise_admin:{spelled}"])).get(
+        f"{URL}{policy.uuid}/").status_code == 200
