@@ -233,6 +233,15 @@ CALLS = {
                              lambda w, subject: f"{V1}/redemption-attempts/{w.attempts['learner'].uuid}/"),
     "attempt_summary": Call("get", "/api/v1/redemption-attempts/summary/",
                             lambda w, subject: f"{V1}/redemption-attempts/summary/"),
+    # Asking, by filter, about the other customer or its policy: never more than the caller may see anyway.
+    "policy_list_other_customer": Call(
+        "get", None, lambda w, subject: f"{V1}/subsidy-access-policies/?enterprise_customer_uuid={OTHER_CUSTOMER}"),
+    "attempt_list_other_customer": Call(
+        "get", None, lambda w, subject: f"{V1}/redemption-attempts/?enterprise_customer_uuid={OTHER_CUSTOMER}"),
+    "attempt_list_other_policy": Call(
+        "get", None, lambda w, subject: f"{V1}/redemption-attempts/?policy_uuid={w.other_policy.uuid}"),
+    "attempt_summary_other_customer": Call(
+        "get", None, lambda w, subject: f"{V1}/redemption-attempts/summary/?enterprise_customer_uuid={OTHER_CUSTOMER}"),
     "schema": Call("get", None, lambda w, subject: "/api/schema/"),
     "docs": Call("get", None, lambda w, subject: "/api/docs/"),
     "health": Call("get", None, lambda w, subject: "/health/"),
@@ -263,6 +272,10 @@ API_EXPECTED = {
     "attempt_list":                     (401, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "attempt_retrieve":                 (401, 404, 404, 200, 200, 200, 404, 404, 404, 404),
     "attempt_summary":                  (401, 403, 403, 403, 200, 200, 200, 200, 403, 403),
+    "policy_list_other_customer":       (401, 403, 403, 403, 200, 200, 200, 200, 403, 403),
+    "attempt_list_other_customer":      (401, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "attempt_list_other_policy":        (401, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    "attempt_summary_other_customer":   (401, 403, 403, 403, 200, 200, 200, 200, 403, 403),
     "schema":                           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "docs":                             (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
     "health":                           (200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -277,8 +290,19 @@ LIST_SCOPE = {
                      "admin": {"learner", "peer"}, "operator": {"learner", "peer", "outsider"},
                      "other_admin": {"outsider"}, "other_operator": {"outsider"},
                      "staff": set(), "superuser": set()},
+    "policy_list_other_customer": {"admin": set(), "operator": {"other_policy", "foreign_policy"},
+                                   "other_admin": {"other_policy", "foreign_policy"},
+                                   "other_operator": {"other_policy", "foreign_policy"}},
+    "attempt_list_other_customer": {"other_learner": {"outsider"}, "for_another": set(), "learner": set(),
+                                    "admin": set(), "operator": {"outsider"}, "other_admin": {"outsider"},
+                                    "other_operator": {"outsider"}, "staff": set(), "superuser": set()},
 }
-API_NEEDS_ATTEMPTS = {"redeem", "redeem_foreign_subsidy", "attempt_list", "attempt_retrieve", "attempt_summary"}
+LIST_SCOPE["attempt_list_other_policy"] = LIST_SCOPE["attempt_list_other_customer"]
+# For the summaries' 200s: how many attempts each caller's totals count.
+SUMMARY_TOTAL = {"attempt_summary_other_customer": {"admin": 0, "operator": 1, "other_admin": 1,
+                                                    "other_operator": 1}}
+API_NEEDS_ATTEMPTS = {"redeem", "redeem_foreign_subsidy", "attempt_list", "attempt_retrieve", "attempt_summary",
+                      "attempt_list_other_customer", "attempt_list_other_policy", "attempt_summary_other_customer"}
 # Calls whose answer (for a caller who gets past the permission checks) asks the upstreams: the emulator answers.
 API_NEEDS_UPSTREAM = {"policy_create", "policy_create_foreign_subsidy", "policy_create_foreign_catalog",
                       "policy_update_foreign_subsidy", "policy_update_move_customer", "redeem_foreign_subsidy",
@@ -294,7 +318,7 @@ def _api_cells():
 
 
 def _listed(name, world, body):
-    if name == "policy_list":
+    if name.startswith("policy_list"):
         names = {str(world.policy.uuid): "policy", str(world.other_policy.uuid): "other_policy",
                  str(world.foreign_policy.uuid): "foreign_policy"}
         rows = body["results"]
@@ -320,6 +344,8 @@ def test_api(request, name, caller, expected):
     assert response.status_code == expected, (response.status_code, getattr(response, "content", b"")[:300])
     if name in LIST_SCOPE and expected == 200:
         assert _listed(name, world, response.json()) == LIST_SCOPE[name][caller]
+    if name in SUMMARY_TOTAL and expected == 200:
+        assert response.json()["total"] == SUMMARY_TOTAL[name][caller]
     if name == "attempt_retrieve" and expected == 200:
         shown = set(response.json())
         assert (shown & INTERNAL_ATTEMPT_FIELDS == set()) == (caller == "learner")
