@@ -1,5 +1,7 @@
 """
-The demo world: one enterprise customer, its learners, catalogs, content and subsidies, with fixed identifiers.
+The demo world: one enterprise customer, its learners, catalogs, content and subsidies, with fixed identifiers; and a
+second customer ("Other Co", one learner, one catalog, one subsidy, no policy) for checks that one customer cannot
+use another's.
 
 ``seed_demo`` loads it into the emulator and the service's database; the test suite seeds the same world into
 its own emulator, so tests and the demo describe one set of facts. Dates are fixed (not "now + 30 days") so
@@ -23,6 +25,10 @@ CATALOG_UUIDS = {
     "per_learner_spend": "ca7a1060-0000-4000-8000-000000000002",
     "assigned": "ca7a1060-0000-4000-8000-000000000003",
 }
+# The second customer: its subsidy and catalog are what a policy of the demo customer must not use, and back.
+OTHER_CUSTOMER_UUID = "c0ffee00-0000-4000-8000-0000000000ff"
+OTHER_SUBSIDY_UUID = "5b5d1d1e-0000-4000-8000-0000000000ff"
+OTHER_CATALOG_UUID = "ca7a1060-0000-4000-8000-0000000000ff"
 ASSIGNMENT_CONFIGURATION_UUID = "a55e1c0f-0000-4000-8000-000000000003"
 STARTING_BALANCE_CENTS = 10_000_000  # $100,000 per subsidy
 POLICY_SPEND_LIMIT_CENTS = 5_000_000
@@ -51,6 +57,8 @@ LEARNERS = [
 ]
 UNLINKED_LEARNER = {"lms_user_id": 199, "email": "casey@elsewhere.example", "username": "casey",
                     "first_name": "Casey", "last_name": "Doe"}
+OTHER_LEARNER = {"lms_user_id": 4242, "email": "kim@other-co.example", "username": "kim", "first_name": "Kim",
+                 "last_name": "Park"}
 ASSIGNMENT = {"lms_user_id": 103, "content_key": ORDINARY_RUNS[1]}
 EXTRA_LEARNER_FIRST_ID = 10_001
 # ``run_demo`` proves its printed request works by making it once for a throwaway learner of its own (then
@@ -116,14 +124,23 @@ def emulator_seed_document(learner_count=0):
     return {
         "customers": [{"uuid": CUSTOMER_UUID, "name": "Demo Co", "slug": "demo-co", "contact_email": ADMIN_CONTACT_EMAIL,
                        "admin_users": [{"email": "admin@demo-co.example", "lms_user_id": 90}],
+                       "enable_data_sharing_consent": False},
+                      {"uuid": OTHER_CUSTOMER_UUID, "name": "Other Co", "slug": "other-co",
+                       "contact_email": "learning-admin@other-co.example", "admin_users": [],
                        "enable_data_sharing_consent": False}],
         "learners": linked_learners_seed_document(linked)["learners"]
-        + [{**UNLINKED_LEARNER, "enterprise_customer_uuids": [], "enterprise_group_uuids": []}],
+        + [{**UNLINKED_LEARNER, "enterprise_customer_uuids": [], "enterprise_group_uuids": []},
+           {**OTHER_LEARNER, "enterprise_customer_uuids": [OTHER_CUSTOMER_UUID], "enterprise_group_uuids": []}],
         "catalogs": [{"uuid": uuid, "enterprise_customer_uuid": CUSTOMER_UUID, "content_keys": in_catalog}
-                     for uuid in CATALOG_UUIDS.values()],
+                     for uuid in CATALOG_UUIDS.values()]
+        + [{"uuid": OTHER_CATALOG_UUID, "enterprise_customer_uuid": OTHER_CUSTOMER_UUID,
+            "content_keys": ["OtherU+Secret101", "DemoU+Cooking101"]}],
         "content": content,
         "subsidies": [{"uuid": uuid, "enterprise_customer_uuid": CUSTOMER_UUID, "title": f"Demo subsidy ({kind})",
                        "starting_balance": STARTING_BALANCE_CENTS, "active_datetime": ACTIVE_FROM,
                        "expiration_datetime": ACTIVE_UNTIL, "unit": "usd_cents"}
-                      for kind, uuid in SUBSIDY_UUIDS.items()],
+                      for kind, uuid in SUBSIDY_UUIDS.items()]
+        + [{"uuid": OTHER_SUBSIDY_UUID, "enterprise_customer_uuid": OTHER_CUSTOMER_UUID, "title": "Other Co subsidy",
+            "starting_balance": STARTING_BALANCE_CENTS, "active_datetime": ACTIVE_FROM,
+            "expiration_datetime": ACTIVE_UNTIL, "unit": "usd_cents"}],
     }

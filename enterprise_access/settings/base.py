@@ -97,6 +97,9 @@ UPSTREAM_READ_TIMEOUT = 10.0
 # Short-lived caches of stable upstream reads (seconds). can_redeem and writes are never cached.
 CONTENT_METADATA_CACHE_TIMEOUT = 300
 CATALOG_CONTAINS_CACHE_TIMEOUT = 300
+# Which customer a catalog or a subsidy belongs to (the tenancy check at redeem; a record never changes customer).
+CATALOG_RECORD_CACHE_TIMEOUT = 300
+SUBSIDY_CUSTOMER_CACHE_TIMEOUT = 300
 ENTERPRISE_USER_RECORD_CACHE_TIMEOUT = 300
 ENTERPRISE_CUSTOMER_CACHE_TIMEOUT = 300
 
@@ -129,7 +132,9 @@ API_MAX_BODY_BYTES = 64 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication",
+        # The library's JwtAuthentication with our claims-to-user mapping: by LMS user id only, never onto a
+        # staff account, no admin rights from a claim (enterprise_access/apps/core/authentication.py).
+        "enterprise_access.apps.core.authentication.LmsJwtAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -187,8 +192,9 @@ JWT_AUTH = {
     "JWT_AUTH_HEADER_PREFIX": "JWT",
     "JWT_AUTH_COOKIE_HEADER_PAYLOAD": "edx-jwt-cookie-header-payload",
     "JWT_AUTH_COOKIE_SIGNATURE": "edx-jwt-cookie-signature",
+    # Documentation of what LmsJwtAuthentication copies (it does not read this): ``administrator`` is deliberately
+    # absent, a token never makes anyone staff here.
     "JWT_PAYLOAD_USER_ATTRIBUTE_MAPPING": {
-        "administrator": "is_staff",
         "email": "email",
         "user_id": "lms_user_id",
     },

@@ -5,7 +5,7 @@ from .limits import MAX_JSON_DEPTH, max_body_bytes
 
 
 class JwtAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "edx_rest_framework_extensions.auth.jwt.authentication.JwtAuthentication"
+    target_class = "enterprise_access.apps.core.authentication.LmsJwtAuthentication"
     name = "JwtAuth"
 
     def get_security_definition(self, auto_schema):

@@ -56,6 +56,26 @@ class EnterpriseCatalogClient(UpstreamClient):
             fetch,
         )
 
+    def retrieve_catalog(self, catalog_uuid):
+        """
+        The catalog's record, ``{"uuid", "title", "enterprise_customer", ...}``, or ``None`` when the catalog
+        service knows no such catalog (its JSON 404). ``enterprise_customer`` is the customer it belongs to.
+        Cached for ``CATALOG_RECORD_CACHE_TIMEOUT``: a catalog never changes customer.
+        """
+        def has_customer(payload):
+            return is_dict(payload) and isinstance(payload.get("enterprise_customer"), str)
+
+        def fetch():
+            return self._call("GET", self._url(f"/api/v1/enterprise-catalogs/{path_segment(str(catalog_uuid))}/"),
+                              shape=has_customer, not_found=_json_404)
+
+        return read_through(
+            cache_key(self.service, "catalog", catalog_uuid),
+            settings.CATALOG_RECORD_CACHE_TIMEOUT,
+            fetch,
+            should_cache=lambda record: record is not None,
+        )
+
     def get_content_metadata(self, content_id, *, coerce_to_parent_course=False):
         """
         Customer-independent metadata of one course, run or program (§3.2), or ``None`` if the

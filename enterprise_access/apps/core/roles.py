@@ -7,6 +7,8 @@ The token carries system roles with a context: ``enterprise_learner:<customer uu
 service's feature roles ``learner``, ``admin`` and ``operator``. Roles come only from a verified token; a
 session-authenticated Django user has none (staff act through Django admin, not these roles).
 """
+from uuid import UUID
+
 from edx_rbac.constants import ALL_ACCESS_CONTEXT
 from edx_rbac.utils import feature_roles_from_jwt, get_decoded_jwt
 
@@ -25,14 +27,31 @@ def _decoded_jwt(request) -> dict:
         return {}
 
 
+def _context(raw) -> str | None:
+    """``"*"`` or a customer uuid in canonical form; anything else names no customer and grants nothing."""
+    text = str(raw).strip().lower()
+    if text == ALL_ACCESS_CONTEXT:
+        return text
+    try:
+        return str(UUID(text))
+    except ValueError:
+        return None
+
+
 def roles_for_request(request) -> dict[str, set[str]]:
     """``{"learner": {uuid, ...}, "admin": {...}, "operator": {...}}``; contexts are lower-case strings or ``"*"``."""
     django_request = getattr(request, "_request", request)
     cached = getattr(django_request, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    feature_roles = feature_roles_from_jwt(_decoded_jwt(request)) if getattr(request, "auth", None) else {}
-    roles = {role: {str(ctx).strip().lower() for ctx in feature_roles.get(role, []) if str(ctx).strip()}
+    if getattr(request, "auth", None):
+        # Only string entries name a role; authentication refuses other shapes, this never trips over one.
+        claimed = _decoded_jwt(request).get("roles")
+        claimed = [role for role in claimed if isinstance(role, str)] if isinstance(claimed, list) else []
+        feature_roles = feature_roles_from_jwt({"roles": claimed})
+    else:
+        feature_roles = {}
+    roles = {role: {ctx for ctx in map(_context, feature_roles.get(role, [])) if ctx is not None}
              for role in (LEARNER, ADMIN, OPERATOR)}
     setattr(django_request, _CACHE_ATTR, roles)
     return roles
@@ -41,7 +60,9 @@ def roles_for_request(request) -> dict[str, set[str]]:
 def _has(contexts: set, customer_uuid) -> bool:
     if ALL_ACCESS_CONTEXT in contexts:
         return True
-    return customer_uuid is not None and str(customer_uuid).lower() in contexts
+    # Both sides in canonical uuid form: "*" is handled above, so a customer that is not a uuid matches nothing.
+    wanted = _context(customer_uuid) if customer_uuid is not None else None
+    return wanted not in (None, ALL_ACCESS_CONTEXT) and wanted in contexts
 
 
 def is_operator(request, customer_uuid=None) -> bool:

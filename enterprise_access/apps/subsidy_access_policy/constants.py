@@ -68,6 +68,8 @@ REASON_LEARNER_ASSIGNMENT_FAILED = "learner_assignment_failed"
 REASON_LEARNER_ASSIGNMENT_REVERSED = "learner_assignment_reversed"
 # A limit is passed only because of redemptions whose outcome is not known yet: retry shortly.
 REASON_SPEND_PENDING = "spend_pending_confirmation"
+# The policy's subsidy belongs to another customer (the tenancy guard at redeem; staff must fix the policy).
+REASON_POLICY_MISCONFIGURED = "policy_misconfigured"
 # Forced redemption only.
 REASON_EXEC_ED_DETAILS_MISSING = "exec_ed_learner_details_missing"
 REASON_ASSIGNMENT_PRICE_INVALID = "assignment_price_invalid"
@@ -97,6 +99,10 @@ REASON_USER_MESSAGES = {
     REASON_LEARNER_ASSIGNMENT_REVERSED: "Your enrollment through this assignment was refunded. {contact}",
     REASON_SPEND_PENDING: (
         "Other enrollments paid by this learner credit are being confirmed right now. Try again in a minute."
+    ),
+    REASON_POLICY_MISCONFIGURED: (
+        "This learner credit cannot be used right now because of a setup problem on our side; nothing was charged. "
+        "{contact}"
     ),
     REASON_EXEC_ED_DETAILS_MISSING: (
         "Executive education content needs the learner's details (first and last name, email, date of birth "

@@ -64,6 +64,7 @@ CODE_RESERVATION_RELEASED = "reservation_released"
 CODE_LEARNER_EMAIL_NOT_FOUND = "learner_email_not_found"
 CODE_ASSIGNMENT_ERROR = "assignment_error"
 CODE_UNEXPECTED_ERROR = "unexpected_error"
+CODE_SUBSIDY_NOT_THE_CUSTOMERS = "subsidy_not_the_customers"
 MASKED = "***"
 
 
@@ -540,7 +541,13 @@ def _run(request: RedemptionRequest, recorder: AttemptRecorder, run: _RunState) 
             return RedemptionResult(outcome=AttemptOutcome.REDEEMED, transaction=existing_own, already_redeemed=True,
                                     existing_transactions=existing)
         message = f"Missing: {', '.join(missing)}." if missing else ""
-        raise _not_redeemable(decision.reason, message=message, existing=existing)
+        code = ""
+        if decision.reason == c.REASON_POLICY_MISCONFIGURED:
+            code = CODE_SUBSIDY_NOT_THE_CUSTOMERS
+            message = (f"Refused to spend: subsidy {policy.subsidy_uuid} does not belong to the policy's enterprise "
+                       f"customer {policy.enterprise_customer_uuid} (the subsidy service says so). Fix the policy; "
+                       "manage.py check_policy_tenancy lists every such policy.")
+        raise _not_redeemable(decision.reason, code=code, message=message, existing=existing)
 
     key = idempotency_key(subsidy_uuid=policy.subsidy_uuid, policy_uuid=policy.uuid, lms_user_id=request.lms_user_id,
                           content_key=request.content_key, existing_transactions=existing)

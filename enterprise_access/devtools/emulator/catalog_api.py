@@ -57,6 +57,19 @@ def _catalog_records(emulator, catalog, wanted_keys):
     return records
 
 
+@router.route("GET", rf"/api/v1/enterprise-catalogs/(?P<catalog_uuid>{ROUTER_SEGMENT})/")
+def retrieve_catalog(emulator, request):
+    """
+    One catalog's record: its ``uuid``, ``title`` and ``enterprise_customer`` (the customer it belongs to). The
+    catalog's CRUD viewset answers an unknown or malformed uuid with a 404 naming the model.
+    """
+    catalog = _catalog(emulator, request)
+    if catalog is None:
+        return not_found(UNKNOWN_CATALOG if is_uuid(request.params["catalog_uuid"]) else "Not found.")
+    return json_response(200, {"uuid": catalog["uuid"], "title": catalog.get("title") or f"Catalog {catalog['uuid']}",
+                               "enterprise_customer": catalog["enterprise_customer_uuid"]})
+
+
 @router.route("GET", rf"/api/v[12]/enterprise-catalogs/(?P<catalog_uuid>{SEGMENT})/get_content_metadata/?")
 def get_content_metadata(emulator, request):
     """

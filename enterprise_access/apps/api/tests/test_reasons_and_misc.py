@@ -171,13 +171,15 @@ POLICIES_URL = "/api/v1/subsidy-access-policies/"
 
 
 def _new_policy_body(customer=demo.CUSTOMER_UUID):
+    # The demo customer's own subsidy and catalog: creating a policy checks them with the upstreams (the emulator).
     return {"policy_type": c.PER_LEARNER_ENROLLMENT_CREDIT, "enterprise_customer_uuid": customer,
-            "catalog_uuid": str(uuid.uuid4()), "subsidy_uuid": str(uuid.uuid4()), "display_name": "New",
+            "catalog_uuid": demo.CATALOG_UUIDS["per_learner_enrollment"],
+            "subsidy_uuid": demo.SUBSIDY_UUIDS["per_learner_enrollment"], "display_name": "New",
             "active": True, "spend_limit": 1000, "per_learner_enrollment_limit": 2}
 
 
 @pytest.mark.django_db
-def test_operator_creates_reads_and_updates_policies():
+def test_operator_creates_reads_and_updates_policies(upstream):
     op = operator_client()
     created = op.post(POLICIES_URL, _new_policy_body(), format="json")
     assert created.status_code == 201, created.content

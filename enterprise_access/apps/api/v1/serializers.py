@@ -5,10 +5,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from enterprise_access.apps.api.reasons import API_REASONS, REASON_UPSTREAM_UNAVAILABLE
+from enterprise_access.apps.core.lms_ids import LMS_USER_ID_MAX
 from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
 
-MAX_LMS_USER_ID = 2**31 - 1
+MAX_LMS_USER_ID = LMS_USER_ID_MAX
 MAX_CONTENT_KEY_LENGTH = 255
 MAX_METADATA_BYTES = 8 * 1024
 MAX_CONTENT_KEYS = 50

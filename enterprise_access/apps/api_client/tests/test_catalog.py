@@ -106,3 +106,29 @@ def test_catalog_content_metadata_walks_pages(mock_upstream, client):
     assert client.get_catalog_content_metadata(CATALOG_UUID, [COURSE_KEY, "other"]) == [COURSE_RECORD, {"key": "other"}]
     first_query = parse_qs(urlsplit(api_calls(mock_upstream)[0].request.url).query)
     assert first_query == {"content_keys": [COURSE_KEY, "other"], "traverse_pagination": ["True"]}
+
+
+CATALOG_RECORD_PATH = f"/api/v1/enterprise-catalogs/{CATALOG_UUID}/"
+
+
+def test_retrieve_catalog_gives_its_customer_and_is_cached(mock_upstream, client):
+    record = {"uuid": CATALOG_UUID, "title": "Demo", "enterprise_customer": "c0ffee00-0000-4000-8000-000000000001"}
+    mock_upstream.get(catalog_url(CATALOG_RECORD_PATH), json=record)
+    assert client.retrieve_catalog(CATALOG_UUID) == record
+    assert api_client.get_catalog_client().retrieve_catalog(CATALOG_UUID) == record
+    assert len(api_calls(mock_upstream)) == 1
+
+
+def test_retrieve_catalog_unknown_is_none_and_not_cached(mock_upstream, client):
+    mock_upstream.get(catalog_url(CATALOG_RECORD_PATH), status=404,
+                      json={"detail": "No EnterpriseCatalog matches the given query."})
+    assert client.retrieve_catalog(CATALOG_UUID) is None
+    assert client.retrieve_catalog(CATALOG_UUID) is None
+    assert len(api_calls(mock_upstream)) == 2
+
+
+@pytest.mark.parametrize("answer", [{"uuid": CATALOG_UUID}, {"enterprise_customer": None}, ["x"]])
+def test_retrieve_catalog_without_a_customer_is_malformed(mock_upstream, client, answer):
+    mock_upstream.get(catalog_url(CATALOG_RECORD_PATH), json=answer)
+    with pytest.raises(UpstreamUnavailableError):
+        client.retrieve_catalog(CATALOG_UUID)

@@ -7,6 +7,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from enterprise_access.apps.core.lms_ids import LMS_USER_ID_MAX, LMS_USER_ID_MIN, LMS_USER_ID_VALIDATORS
+
 from .policy import SubsidyAccessPolicy
 
 
@@ -22,7 +24,10 @@ class ForcedPolicyRedemption(models.Model):
         SubsidyAccessPolicy, on_delete=models.PROTECT, related_name="forced_redemptions",
         help_text="The policy whose funds pay for the redemption.",
     )
-    lms_user_id = models.IntegerField(db_index=True, help_text="LMS user id of the learner to enroll.")
+    lms_user_id = models.IntegerField(
+        db_index=True, validators=LMS_USER_ID_VALIDATORS,
+        help_text=f"LMS user id of the learner to enroll ({LMS_USER_ID_MIN} to {LMS_USER_ID_MAX}).",
+    )
     course_run_key = models.CharField(max_length=255, db_index=True,
                                       help_text="The specific course run, e.g. course-v1:Org+Course+Run.")
     content_price_cents = models.BigIntegerField(
@@ -69,6 +74,13 @@ class ForcedPolicyRedemption(models.Model):
     class Meta:
         verbose_name = "forced policy redemption"
         permissions = [("force_redemption", "Can force a learner's redemption under a policy (use with caution)")]
+        constraints = [
+            # The validators guard forms and full_clean(); this guards every other write, on every backend.
+            models.CheckConstraint(
+                condition=models.Q(lms_user_id__gte=LMS_USER_ID_MIN, lms_user_id__lte=LMS_USER_ID_MAX),
+                name="forced_redemption_lms_user_id_in_lms_range",
+            ),
+        ]
 
     def __str__(self):
         return f"Forced redemption {self.uuid}: {self.course_run_key} for lms_user_id={self.lms_user_id}"

@@ -22,6 +22,7 @@ from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import AssignmentConfiguration, LearnerContentAssignment
 
 from .. import constants as c
+from ..tenancy import subsidy_belongs_to_policy_customer
 from .reservation import SpendSnapshot, limits_reason
 
 logger = logging.getLogger(__name__)
@@ -305,6 +306,9 @@ class SubsidyAccessPolicy(models.Model):
             late_enrollment = self.late_redemption_allowed_now()
         if not self.is_redeemable_now:
             return CanRedeemResult(False, c.REASON_POLICY_EXPIRED)
+        if not subsidy_belongs_to_policy_customer(self):
+            # Never spend another customer's money, whatever the policy row says (decision 0013).
+            return CanRedeemResult(False, c.REASON_POLICY_MISCONFIGURED)
 
         reason, assignment = self.assignment_check(lms_user_id, content_key)
         if reason:

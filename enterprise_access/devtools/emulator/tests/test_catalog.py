@@ -110,3 +110,12 @@ def test_customer_scoped_record_used_for_pricing(api):
     assert api.get(f"{path}/{world.COOKING_RUN}/").json()["key"] == world.COOKING
     assert api.get(f"{path}/{world.BAKING_RUN}/").json()["content_type"] == "courserun"
     assert api.get(f"{path}/{world.GHOST}/").status_code == 404
+
+
+
+def test_a_catalog_record_names_its_customer(api):
+    response = api.get(f"/catalog/api/v1/enterprise-catalogs/{world.CATALOG}/")
+    assert response.status_code == 200
+    assert response.json()["uuid"] == world.CATALOG and response.json()["enterprise_customer"] == world.CUSTOMER
+    unknown = api.get("/catalog/api/v1/enterprise-catalogs/ca7a1000-0000-4000-8000-0000000000aa/")
+    assert unknown.status_code == 404 and unknown.json()["detail"]

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--roles", nargs="*", default=[],
                             help="Role claims: enterprise_learner:<uuid>, enterprise_admin:<uuid>, "
                                  "enterprise_openedx_operator:* ...")
-        parser.add_argument("--staff", action="store_true", help="Set the administrator claim (Django is_staff).")
+        parser.add_argument("--staff", action="store_true",
+                            help="Set the administrator claim (LMS staff; it grants nothing here, decision 0013).")
         parser.add_argument("--lifetime", type=int, default=DEFAULT_LIFETIME_SECONDS, help="Seconds until expiry.")
 
     def handle(self, *args, **options):

@@ -1,15 +1,49 @@
 """``/api/v1/subsidy-access-policies/``: operators list, read, create and update; enterprise admins read their own."""
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
 from enterprise_access.apps.core import roles
 from enterprise_access.apps.subsidy_access_policy.models import SubsidyAccessPolicy
+from enterprise_access.apps.subsidy_access_policy.tenancy import (
+    TENANCY_FIELDS,
+    TenancyCheckUnavailable,
+    needs_tenancy_check,
+    policy_tenancy_errors,
+)
 
 from .. import serializers as s
-from .common import RequestIdMixin, parse_uuid
+from .common import RequestIdMixin, parse_uuid, retryable
 from .redeem import COMMON_ERRORS
+
+
+class PolicyChangedMeanwhile(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "policy_changed"
+    default_detail = ("The policy's customer, subsidy or catalog was changed by someone else while this change was "
+                      "being checked; nothing was saved. Reload the policy and make the change again.")
+
+
+WRITE_ERRORS = {
+    400: OpenApiResponse(s.FIELD_ERRORS_SCHEMA, description="Bad input: per-field messages. Also when the subsidy "
+                         "(subsidy_uuid) or the catalog (catalog_uuid) does not belong to the policy's enterprise "
+                         "customer, as the subsidy service and enterprise-catalog say."),
+    409: OpenApiResponse(s.ErrorSerializer, description="The policy's customer, subsidy or catalog changed while "
+                         "this change was checked; nothing was saved."),
+    503: OpenApiResponse(s.RetryableErrorSerializer, description="The subsidy service or enterprise-catalog could "
+                         "not confirm the policy's customer (code=tenancy_check_unavailable); nothing was saved. "
+                         "See Retry-After."),
+}
+
+
+def tenancy_unavailable_response(unavailable: TenancyCheckUnavailable):
+    return retryable({"detail": f"The {unavailable.service} service could not be reached to confirm that the "
+                                "policy's subsidy and catalog belong to its enterprise customer; nothing was saved. "
+                                "Try again shortly.",
+                      "code": "tenancy_check_unavailable", "service": unavailable.service, "attempt_uuid": None},
+                     status.HTTP_503_SERVICE_UNAVAILABLE)
 
 UUID_PATH = OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The policy's uuid.")
 NOT_FOUND = OpenApiResponse(s.ErrorSerializer, description="No such policy visible to you.")
@@ -23,9 +57,10 @@ NOT_FOUND = OpenApiResponse(s.ErrorSerializer, description="No such policy visib
     ),
     retrieve=extend_schema(parameters=[UUID_PATH],
                            responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
-    create=extend_schema(responses={201: s.PolicySerializer, **COMMON_ERRORS}),
+    create=extend_schema(responses={201: s.PolicySerializer, **COMMON_ERRORS, **WRITE_ERRORS}),
     partial_update=extend_schema(parameters=[UUID_PATH],
-                                 responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND}),
+                                 responses={200: s.PolicySerializer, **COMMON_ERRORS, 404: NOT_FOUND,
+                                            **WRITE_ERRORS}),
 )
 class SubsidyAccessPolicyViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                                  mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
@@ -64,9 +99,37 @@ class SubsidyAccessPolicyViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.R
         except NotFound:
             raise NotFound("No subsidy access policy with this uuid is visible to you.") from None
 
+    def create(self, request, *args, **kwargs):
+        try:
+            return super().create(request, *args, **kwargs)
+        except TenancyCheckUnavailable as unavailable:
+            return tenancy_unavailable_response(unavailable)
+
+    def update(self, request, *args, **kwargs):
+        try:
+            return super().update(request, *args, **kwargs)
+        except TenancyCheckUnavailable as unavailable:
+            return tenancy_unavailable_response(unavailable)
+
+    def _check_tenancy(self, serializer) -> dict | None:
+        """
+        Ask the subsidy and catalog services whether the policy as it would be saved is one customer's: a 400
+        naming each field that is not. Returns the tenancy fields the check saw (None when none was needed).
+        Runs after the permission checks, so nobody learns which customer owns a subsidy they cannot write for.
+        """
+        instance, changes = serializer.instance, serializer.validated_data
+        if not needs_tenancy_check(instance, changes):
+            return None
+        seen = {name: changes.get(name, getattr(instance, name, None)) for name in TENANCY_FIELDS}
+        errors = policy_tenancy_errors(**seen)
+        if errors:
+            raise ValidationError({name: [message] for name, message in errors.items()})
+        return seen
+
     def perform_create(self, serializer):
         if not self._is_writer(serializer.validated_data["enterprise_customer_uuid"]):
             raise PermissionDenied("Only operators may create policies.")
+        self._check_tenancy(serializer)
         serializer.save()
 
     def perform_update(self, serializer):
@@ -76,4 +139,16 @@ class SubsidyAccessPolicyViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.R
         new_customer = serializer.validated_data.get("enterprise_customer_uuid")
         if new_customer and not self._is_writer(new_customer):
             raise PermissionDenied("You may not move a policy to a customer you do not operate.")
-        serializer.save()
+        seen = self._check_tenancy(serializer)
+        if seen is None:
+            serializer.save()
+            return
+        with transaction.atomic():
+            # The check ran on the row as it was read; another writer may have changed one of the three fields
+            # meanwhile (two operators, two tabs). Save only if the row still holds what the check assumed.
+            current = SubsidyAccessPolicy.objects.select_for_update().filter(pk=instance.pk).values(
+                *TENANCY_FIELDS).first()
+            unchanged = {name: getattr(instance, name) for name in TENANCY_FIELDS}
+            if current is None or any(str(current[name]) != str(unchanged[name]) for name in TENANCY_FIELDS):
+                raise PolicyChangedMeanwhile()
+            serializer.save()
