@@ -24,6 +24,7 @@ from enterprise_access.apps.content_assignments.models import LearnerContentAssi
 
 from . import constants as c
 from .models import RedemptionAttempt, SubsidyAccessPolicy, is_reversed, transactions_spent
+from .tenancy import subsidy_belongs_to_policy_customer
 
 SUMMARY_GROUP_BY = ("day", "policy", "reason")
 
@@ -240,6 +241,10 @@ def credits_available(*, customer_uuid, lms_user_id: int) -> list[PolicyCredit]:
     for policy in redeemable_policies(customer_uuid):
         try:
             credit = policy_credit(policy, lms_user_id)
+            if credit is not None and not subsidy_belongs_to_policy_customer(policy):
+                # A policy on another customer's subsidy spends nothing (refused at redeem): nor does it show that
+                # customer's balance here.
+                credit = None
         except UpstreamAPIError as exc:
             first_error = first_error or exc
             results.append(PolicyCredit(policy, undecided_service=exc.service))

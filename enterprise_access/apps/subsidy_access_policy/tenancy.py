@@ -46,12 +46,15 @@ def _same(left, right) -> bool:
         return False
 
 
-def _subsidy_customer(subsidy_uuid):
-    """The subsidy's customer uuid as the subsidy service says, or None when it knows no such subsidy for us."""
+def _subsidy_customer(subsidy_uuid, *, unknown_is_none=True):
+    """
+    The subsidy's customer uuid as the subsidy service says, or None when it knows no such subsidy for us
+    (``unknown_is_none=False``: raise the subsidy service's refusal instead).
+    """
     try:
         record = get_subsidy_client().retrieve_subsidy(subsidy_uuid)
     except UpstreamRequestError as error:
-        if error.status in (403, 404):
+        if unknown_is_none and error.status in (403, 404):
             # The subsidy service answers an unknown subsidy with 403, as it does one we may not read (contract 2.7).
             return None
         raise
@@ -129,10 +132,11 @@ def subsidy_belongs_to_policy_customer(policy) -> bool:
     """
     Whether the policy's subsidy is its customer's, from the subsidy record (its customer cached for
     ``SUBSIDY_CUSTOMER_CACHE_TIMEOUT``: a subsidy never changes customer). Raises ``UpstreamAPIError`` when the
-    subsidy service gives no usable answer; a subsidy it does not know for us is "no".
+    subsidy service gives no usable answer, or refuses to show the subsidy (403/404: unknown to it, or not ours to
+    read; either way this policy cannot be decided, and nothing is spent through it).
     """
     def fetch():
-        return _subsidy_customer(policy.subsidy_uuid) or ""
+        return _subsidy_customer(policy.subsidy_uuid, unknown_is_none=False)
 
     customer = read_through(cache_key(SERVICE_SUBSIDY, "subsidy-customer", policy.subsidy_uuid),
                             settings.SUBSIDY_CUSTOMER_CACHE_TIMEOUT, fetch, should_cache=bool)

@@ -306,10 +306,6 @@ class SubsidyAccessPolicy(models.Model):
             late_enrollment = self.late_redemption_allowed_now()
         if not self.is_redeemable_now:
             return CanRedeemResult(False, c.REASON_POLICY_EXPIRED)
-        if not subsidy_belongs_to_policy_customer(self):
-            # Never spend another customer's money, whatever the policy row says (decision 0013).
-            return CanRedeemResult(False, c.REASON_POLICY_MISCONFIGURED)
-
         reason, assignment = self.assignment_check(lms_user_id, content_key)
         if reason:
             return CanRedeemResult(False, reason, assignment=assignment)
@@ -340,6 +336,10 @@ class SubsidyAccessPolicy(models.Model):
             if enroll_by and timezone.now() > enroll_by:
                 return refuse(c.REASON_BEYOND_ENROLLMENT_DEADLINE)
 
+        if not subsidy_belongs_to_policy_customer(self):
+            # Never spend another customer's money, whatever the policy row says (decision 0013). Asked only once
+            # the policy's own rules leave the subsidy to ask: a refusal above needs no subsidy read.
+            return refuse(c.REASON_POLICY_MISCONFIGURED)
         subsidy_answer = get_subsidy_client().can_redeem(self.subsidy_uuid, lms_user_id, content_key)
         existing = subsidy_answer.get("all_transactions") or []
         if not subsidy_answer.get("active", False):

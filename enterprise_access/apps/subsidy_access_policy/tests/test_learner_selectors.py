@@ -140,3 +140,17 @@ def test_a_failing_policy_is_undecided_and_all_failing_raises(policy_world, upst
     with pytest.raises(UpstreamAPIError):
         selectors.can_redeem_by_content(customer_uuid=demo.CUSTOMER_UUID, lms_user_id=PAT,
                                         content_keys=[upstream.run])
+
+
+def test_a_policy_on_another_customers_subsidy_shows_no_balance(upstream):
+    # A policy of Other Co left pointing at the demo customer's subsidy (written before the tenancy check, or by a
+    # direct database edit): Other Co's learner must not see the demo customer's balance through it.
+    from enterprise_access.devtools.testing import build_world_policy
+    misfiled = build_world_policy(enterprise_customer_uuid=demo.OTHER_CUSTOMER_UUID,
+                                  catalog_uuid=demo.OTHER_CATALOG_UUID)
+    proper = build_world_policy(enterprise_customer_uuid=demo.OTHER_CUSTOMER_UUID, subsidy_uuid=demo.OTHER_SUBSIDY_UUID,
+                                catalog_uuid=demo.OTHER_CATALOG_UUID)
+    listed = selectors.credits_available(customer_uuid=demo.OTHER_CUSTOMER_UUID,
+                                         lms_user_id=demo.OTHER_LEARNER["lms_user_id"])
+    assert [str(entry.policy.uuid) for entry in listed] == [str(proper.uuid)]
+    assert misfiled.uuid != proper.uuid
