@@ -344,8 +344,10 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        redeem = request.method == "POST" and SAVE_WAITING not in request.POST
-        return type(form.__name__, (form,), {"redeem_requested": redeem})
+        attrs = {"redeem_requested": request.method == "POST" and SAVE_WAITING not in request.POST}
+        if self.exec_ed_fieldset not in self.get_fieldsets(request, obj):
+            attrs.update(dict.fromkeys(EXEC_ED_FIELDS))  # a record that ran (or a viewer) is asked for nothing
+        return type(form.__name__, (form,), attrs)
 
     def get_changeform_initial_data(self, request):
         """A copy of a record prefills the add form (see ``copy_url``); the learner's details are never copied."""
