@@ -473,6 +473,9 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                                        "them again when you redeem.")
             return HttpResponseRedirect(self.change_url(obj))
         messages.info(request, f"{obj} {verb}; confirm below to redeem it. Nothing has been spent yet.")
+        if not details and any(request.POST.get(key) for key in EXEC_ED_FIELDS):
+            messages.info(request, "This content is not executive education: the learner's details you entered "
+                                   "are not needed, and were not kept.")
         if details:
             # The details cannot travel through a redirect without being stored: show the confirmation now.
             return self.confirmation_response(request, obj, ExecEdDetailsForm(initial=details), replace_url=True)
@@ -517,19 +520,17 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
             return HttpResponseRedirect(self.redeem_url(record))
         confirmed = inputs_of(record)
         details_form = ExecEdDetailsForm(request.POST)
+        policy = record.subsidy_access_policy
+        try:
+            required = exec_ed_required_keys(policy, policy.content_metadata(record.course_run_key))
+        except UpstreamAPIError:
+            required = ()  # the run reads the same, fails on the same outage and records it: nothing is spent
         metadata = None
-        if details_form.is_valid():
-            policy = record.subsidy_access_policy
-            try:
-                required = exec_ed_required_keys(policy, policy.content_metadata(record.course_run_key))
-            except UpstreamAPIError:
-                required = ()  # the run reads the same and records the outage; nothing is spent without them
-            if required:
-                metadata = details_form.check_required(required)
-                if metadata is None:
-                    return self.confirmation_response(request, record, details_form)
-        else:
-            return self.confirmation_response(request, record, details_form)
+        if required:
+            # Only exec-ed content takes details, and only the ones its fulfillment requires travel.
+            metadata = details_form.check_required(required) if details_form.is_valid() else None
+            if metadata is None:
+                return self.confirmation_response(request, record, details_form)
         result = force_redemption(forced_redemption=record, acting_user=request.user, metadata=metadata,
                                   confirmed_inputs=confirmed)
         report(request, record, result)

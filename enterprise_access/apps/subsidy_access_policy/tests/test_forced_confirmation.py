@@ -376,3 +376,17 @@ def test_learner_portal_exec_ed_attempts_keep_keys_with_masked_values(upstream):
     attempt = RedemptionAttempt.objects.get(transaction_uuid=response.json()["uuid"])
     assert attempt.request_metadata == {key: "***" for key in metadata}
     assert not any(secret in str(attempt.__dict__) for secret in SECRETS)
+
+
+def test_details_sent_for_other_content_are_neither_needed_nor_sent(client, upstream, forcer):
+    policy = build_world_policy()
+    page = client.post(reverse(ADD_URL), {**add_form(upstream, policy), **DETAILS}, follow=True)
+    assert ("info", "This content is not executive education: the learner's details you entered are not needed, and "
+                    "were not kept.") in texts(page)
+    record = ForcedPolicyRedemption.objects.get()
+    response = client.post(redeem_url(record), {"_confirmed_inputs": page.context["confirmed_inputs"],
+                                                "_redeem": "Yes", "geag_email": "not an email"}, follow=True)
+    record.refresh_from_db()
+    assert record.state == "redeemed" and [level for level, _ in texts(response)] == ["success"]
+    (tx,) = upstream.control.transactions(upstream.subsidy_uuid)[-1:]
+    assert not any(key.startswith("geag_") for key in tx["metadata"])
