@@ -76,8 +76,9 @@ class ExecEdDetailsForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="When the learner accepted the executive education terms.")
     geag_data_share_consent = forms.BooleanField(
-        label="The learner consented to share their data", required=False,
-        help_text="Required only when the enterprise asks its learners for data-sharing consent.")
+        label="Data-sharing consent", required=False,
+        help_text="Tick if the learner consented to share their data. Required only when the enterprise asks its "
+                  "learners for data-sharing consent.")
 
     LABELS = {
         "geag_first_name": "first name", "geag_last_name": "last name", "geag_email": "email",
@@ -294,6 +295,11 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                         "redeem…\" shows what will be charged and asks you to confirm; nothing is spent before you "
                         "do. Once a record has run, its inputs stay as they ran."),
     })
+    frozen_fieldset = ("What it redeems", {
+        "fields": INPUT_FIELDS,
+        "description": ("These inputs stay as they ran (or as the running forcing took them). To redeem other inputs, "
+                        "use \"Copy into a new record\"."),
+    })
     exec_ed_fieldset = ("Executive education only: the learner's details", {
         "fields": EXEC_ED_FIELDS,
         "classes": ("exec-ed-details",),
@@ -335,6 +341,8 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
             return (self.redeem_fieldset, self.exec_ed_fieldset)
         if obj.state == "waiting" and self.has_force_permission(request):
             return (self.redeem_fieldset, self.exec_ed_fieldset) + self.fieldsets[1:]
+        if obj.state != "waiting":
+            return (self.frozen_fieldset,) + self.fieldsets[1:]
         return self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):

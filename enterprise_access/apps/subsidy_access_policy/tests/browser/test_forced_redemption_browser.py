@@ -116,7 +116,7 @@ def test_a_record_that_ran_is_read_only_and_a_stale_tab_changes_nothing(forcer_p
     assert page.locator("#id_lms_user_id").count() == 0  # read-only now
     assert page.locator("input[type=submit]").count() == 0
     assert fits_the_laptop(page)
-    screenshot(page, "forced-stale-tab-refused")
+    whole_page(page, "forced-stale-tab-refused")
 
     page.click("a.forced-copy-link >> nth=0")
     page.wait_for_url("**/add/?*")
@@ -197,7 +197,7 @@ def test_errors_are_shown_to_staff(forcer_page, live_server, upstream, policy):
     assert "enrollment_error" in error.inner_text() and "Enrollment failed upstream." in error.inner_text()
     assert "enrollment_error" in page.inner_text("div.field-error_code")  # stored on the record
     assert page.locator("a.forced-redeem-link", has_text="Redeem again").count() == 1
-    screenshot(page, "forced-errored-record")
+    whole_page(page, "forced-errored-record")
 
     upstream.control.clear_faults()
     fill_add_form(page, live_server, policy, run=upstream.not_in_catalog_run)
