@@ -57,6 +57,8 @@ LOADED_VERSION = "_loaded_version"
 # The confirmation form: the fingerprint of the inputs it showed, and its "Yes, redeem" button.
 CONFIRMED_INPUTS = "_confirmed_inputs"
 REDEEM_BUTTON = "_redeem"
+# "Copy into a new record": the add form's query names the record it copies (shown, never saved).
+COPIED_FROM = "copied_from"
 
 
 class ExecEdDetailsForm(forms.Form):
@@ -372,6 +374,7 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
             "save_waiting_name": SAVE_WAITING,
             "redeem_url": self.redeem_url(obj) if obj is not None else "",
             "copy_url": self.copy_url(obj) if obj is not None and may_force else "",
+            "copied_from": request.GET.get(COPIED_FROM, "")[:64] if add else "",
         })
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
@@ -384,7 +387,7 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
     def copy_url(self, obj) -> str:
         """The add form prefilled with this record's inputs (the price only where the policy takes one)."""
         params = {"subsidy_access_policy": str(obj.subsidy_access_policy_id), "lms_user_id": obj.lms_user_id,
-                  "course_run_key": obj.course_run_key}
+                  "course_run_key": obj.course_run_key, COPIED_FROM: str(obj.pk)}
         if isinstance(obj.subsidy_access_policy, AssignedLearnerCreditAccessPolicy) and obj.content_price_cents:
             params["content_price_cents"] = obj.content_price_cents
         return reverse("admin:subsidy_access_policy_forcedpolicyredemption_add") + "?" + urlencode(params)

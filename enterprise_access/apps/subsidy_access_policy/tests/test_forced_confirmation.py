@@ -276,7 +276,9 @@ def test_copy_into_a_new_record_prefills_the_inputs(client, upstream, forcer):
     html = client.get(change_url(record)).content.decode()
     copy = forced_admin.ForcedPolicyRedemptionAdmin.copy_url(None, record)
     assert copy.replace("&", "&amp;") in html and "content_price_cents" not in copy
-    form = client.get(copy).context["adminform"].form
+    add_page = client.get(copy)
+    assert f"A copy of forced redemption {record.pk}" in add_page.content.decode()
+    form = add_page.context["adminform"].form
     assert form.initial["lms_user_id"] == str(record.lms_user_id)
     assert form.initial["course_run_key"] == record.course_run_key
     assert form.initial["subsidy_access_policy"] == str(record.subsidy_access_policy_id)

@@ -122,6 +122,7 @@ def test_a_record_that_ran_is_read_only_and_a_stale_tab_changes_nothing(forcer_p
     page.wait_for_url("**/add/?*")
     assert page.input_value("#id_lms_user_id") == "101"
     assert page.input_value("#id_course_run_key") == upstream.run
+    assert f"A copy of forced redemption {record.pk}" in page.inner_text(".forced-copy-note")
     screenshot(page, "forced-copy-into-new-record")
 
 
@@ -176,6 +177,7 @@ def test_wait_then_force_with_the_action(forcer_page, live_server, upstream, pol
     record.refresh_from_db()
     assert record.state == "waiting"  # nothing happened before confirming
 
+    screenshot(page, "forced-action-confirmation")
     page.click("input[type=submit][value^='Yes, force']")
     page.wait_for_url(f"**{LIST_PATH}")
     record.refresh_from_db()
