@@ -24,6 +24,7 @@ from django.db import OperationalError, router, transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
@@ -87,6 +88,12 @@ class ExecEdDetailsForm(forms.Form):
         "geag_date_of_birth": "date of birth", "geag_terms_accepted_at": "when the terms were accepted",
         c.EXEC_ED_DATA_SHARE_CONSENT: "consent to data sharing",
     }
+
+    def clean_geag_date_of_birth(self):
+        born = self.cleaned_data.get("geag_date_of_birth")
+        if born is not None and born >= timezone.now().date():
+            raise forms.ValidationError("A date of birth is in the past: check the year.")
+        return born
 
     def given_details(self) -> dict:
         """The details entered (cleaned), as the redeem metadata carries them; empty ones left out."""

@@ -392,3 +392,12 @@ def test_details_sent_for_other_content_are_neither_needed_nor_sent(client, upst
     assert record.state == "redeemed" and [level for level, _ in texts(response)] == ["success"]
     (tx,) = upstream.control.transactions(upstream.subsidy_uuid)[-1:]
     assert not any(key.startswith("geag_") for key in tx["metadata"])
+
+
+def test_a_date_of_birth_in_the_future_is_refused(client, upstream, forcer):
+    record = waiting(upstream, run=upstream.exec_ed_run)
+    digest = client.get(redeem_url(record)).context["confirmed_inputs"]
+    refused = client.post(redeem_url(record), {"_confirmed_inputs": digest, "_redeem": "Yes",
+                                               **DETAILS, "geag_date_of_birth": "2999-01-01"})
+    assert refused.status_code == 200 and "A date of birth is in the past: check the year." in refused.content.decode()
+    assert nothing_spent(upstream)
