@@ -133,6 +133,8 @@ EXEC_ED_METADATA_PREFIX = "geag_"
 EXEC_ED_REQUIRED_METADATA = (
     "geag_first_name", "geag_last_name", "geag_email", "geag_date_of_birth", "geag_terms_accepted_at",
 )
+# Required on top of those when the customer asks its learners for data-sharing consent (contract 5.5).
+EXEC_ED_DATA_SHARE_CONSENT = "geag_data_share_consent"
 EXEC_ED_SOURCE = "2u"
 # The subsidy accepts a requested price within this range of the catalog price (contract 2.5, step 5).
 REQUESTED_PRICE_RANGE = (0.8, 1.2)

@@ -17,18 +17,34 @@ A record redeems at most once:
 The claim and the outcome go through the independent connection, like the reservation, so they commit on their own
 whatever transaction the caller is in. A claim left by a process that died is cleared by ``reconcile_redemptions``.
 """
+import hashlib
 import logging
 import traceback as traceback_module
 
-from django.db import transaction
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from enterprise_access.apps.api_client import get_lms_client, get_subsidy_client
+from enterprise_access.apps.api_client.exceptions import UpstreamAPIError
+from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.core.databases import INDEPENDENT_DB_ALIAS, lock_row
 
 from . import constants as c
-from .models import AssignedLearnerCreditAccessPolicy, AttemptOutcome, ForcedPolicyRedemption
-from .redemption import RedemptionRequest, RedemptionResult, run_redemption
+from .models import AssignedLearnerCreditAccessPolicy, AttemptOutcome, ForcedPolicyRedemption, limits_reason
+from .redemption import (
+    RedemptionRequest,
+    RedemptionResult,
+    assignment_price_problem,
+    exec_ed_required_keys,
+    forced_charge_cents,
+    run_redemption,
+)
+from .reservations import read_spend
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +52,30 @@ DB = INDEPENDENT_DB_ALIAS
 CODE_FORCING_IN_PROGRESS = "forcing_in_progress"
 
 
-def _claim(record_uuid) -> bool:
-    """Take the record for one run; False when it has redeemed or another run holds it."""
+CODE_FORCING_INPUTS_CHANGED = "forcing_inputs_changed"
+# What a forcing spends on: the record's inputs. A confirmation names them, and the claim holds only while they
+# are still the ones confirmed.
+INPUT_FIELDS = ("subsidy_access_policy_id", "lms_user_id", "course_run_key", "content_price_cents")
+
+
+def inputs_of(record) -> dict:
+    """The record's inputs as a dict (what a confirmation page showed, and what a claim may insist on)."""
+    return {name: getattr(record, name) for name in INPUT_FIELDS}
+
+
+def inputs_digest(record) -> str:
+    """A short fingerprint of the record's inputs, for a confirmation form to carry and compare."""
+    text = "|".join(str(value) for value in inputs_of(record).values())
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _claim(record_uuid, confirmed_inputs=None) -> bool:
+    """
+    Take the record for one run; False when it has redeemed, another run holds it, or (``confirmed_inputs``) its
+    inputs are no longer the ones confirmed. One conditional UPDATE: an edit and a claim cannot interleave.
+    """
     return bool(ForcedPolicyRedemption.objects.using(DB).filter(
-        uuid=record_uuid, run_started_at__isnull=True, redeemed_at__isnull=True,
+        uuid=record_uuid, run_started_at__isnull=True, redeemed_at__isnull=True, **(confirmed_inputs or {}),
     ).update(run_started_at=Now()))
 
 
@@ -107,20 +143,28 @@ def _store(record_uuid, result: RedemptionResult, acting_user) -> None:
 
 
 def force_redemption(*, forced_redemption: ForcedPolicyRedemption, acting_user, metadata=None,
-                     fallback_reference_id=None) -> RedemptionResult:
+                     fallback_reference_id=None, confirmed_inputs=None) -> RedemptionResult:
     """
     Redeem ``forced_redemption`` through the redemption workflow, as ``acting_user``, and store the outcome on it.
 
     ``metadata`` carries the learner's details that exec-ed fulfillment needs (``geag_*``): they travel only in the
     redeem request, never onto the record or its history. Never raises for an outcome: a refusal, an upstream error
     or a bug comes back as the result and is written on the record. A record that has redeemed is answered with its
-    transaction (``already_redeemed``). Refreshes ``forced_redemption`` from the database before returning.
+    transaction (``already_redeemed``). ``confirmed_inputs`` (``inputs_of`` the record as a staff member confirmed
+    it): the run starts only if the record still has exactly those inputs; otherwise nothing runs and the result says
+    so (code ``forcing_inputs_changed``). Refreshes ``forced_redemption`` from the database before returning.
     """
     record_uuid = forced_redemption.uuid
-    if not _claim(record_uuid):
+    if not _claim(record_uuid, confirmed_inputs):
         forced_redemption.refresh_from_db()
         if forced_redemption.redeemed_at is not None:
             return _already_redeemed_result(forced_redemption)
+        if (forced_redemption.run_started_at is None and confirmed_inputs is not None
+                and inputs_of(forced_redemption) != confirmed_inputs):
+            return RedemptionResult(outcome=AttemptOutcome.POLICY_BUSY, code=CODE_FORCING_INPUTS_CHANGED,
+                                    error_message="Its inputs changed after they were confirmed (in another tab, or "
+                                                  "by another staff member); nothing was redeemed. Review the record "
+                                                  "and confirm again.")
         return RedemptionResult(outcome=AttemptOutcome.POLICY_BUSY, code=CODE_FORCING_IN_PROGRESS,
                                 error_message=f"Another forcing of {record_uuid} is still running; refresh to see "
                                               "its result.")
@@ -140,3 +184,126 @@ def force_redemption(*, forced_redemption: ForcedPolicyRedemption, acting_user, 
         # Reconciliation or the reservation's settlement recorded the redemption: its transaction is the answer.
         result = _already_redeemed_result(forced_redemption)
     return result
+
+
+# ----- what a forcing would do: read only, for the confirmation page ------------------------------------------
+
+@dataclass
+class ForcingPreview:
+    """
+    What forcing ``record`` now would do, read from the upstream services without changing anything. Each part
+    the upstream could not answer is None with a note saying why; the confirmation page shows the notes.
+    """
+
+    record: ForcedPolicyRedemption
+    learner_email: str | None = None
+    learner_note: str = ""
+    content: dict | None = None
+    content_note: str = ""
+    run_start: datetime | None = None
+    enroll_by: datetime | None = None
+    exec_ed_keys: tuple = ()
+    exec_ed_note: str = ""
+    price_cents: int | None = None
+    price_note: str = ""
+    subsidy_balance_cents: int | None = None
+    policy_used_cents: int | None = None
+    policy_remaining_cents: int | None = None
+    balance_note: str = ""
+    guard_reason: str = ""
+
+    @property
+    def exec_ed(self) -> bool:
+        return bool(self.exec_ed_keys)
+
+    @property
+    def past_enroll_by(self) -> bool:
+        return self.enroll_by is not None and self.enroll_by < timezone.now()
+
+    @property
+    def remaining_cents(self) -> int | None:
+        """What the policy can still spend: the smaller of the subsidy's balance and the policy's room."""
+        figures = [v for v in (self.subsidy_balance_cents, self.policy_remaining_cents) if v is not None]
+        return min(figures) if figures else None
+
+
+def _unavailable(what, exc) -> str:
+    return f"{what} did not answer ({exc.service} {exc.status or ''} {exc.code or ''}: {exc.message})".replace(
+        "  ", " ")
+
+
+def _when(value):
+    return parse_datetime(value) if isinstance(value, str) and value else None
+
+
+def preview_forcing(record: ForcedPolicyRedemption) -> ForcingPreview:
+    """
+    The learner's email, the run's title and dates, exec-ed requirements, the price the subsidy will charge and the
+    policy's remaining balance, for ``record`` as it is. Never writes, never raises for an upstream failure.
+
+    The price is the spend guard's (``forced_charge_cents``) and the remaining balance adds up what the spend guard
+    counts (the ledger's spend, open reservations, other learners' allocations), so the page shows what the run
+    will check.
+    """
+    policy = record.subsidy_access_policy
+    preview = ForcingPreview(record=record)
+    try:
+        preview.learner_email = get_lms_client().get_learner_email(policy.enterprise_customer_uuid,
+                                                                   record.lms_user_id)
+        if preview.learner_email is None:
+            preview.learner_note = (f"The LMS lists no learner {record.lms_user_id} in this enterprise: the "
+                                    f"redemption will be refused ({c.REASON_LEARNER_NOT_IN_ENTERPRISE}).")
+    except UpstreamAPIError as exc:
+        preview.learner_note = (f"{_unavailable('The LMS', exc)}: the learner's email cannot be shown. The "
+                                "redemption checks the learner again when it runs.")
+    try:
+        preview.content = policy.content_metadata(record.course_run_key)
+        if preview.content is None:
+            preview.content_note = ("The subsidy service finds this run in none of the customer's catalogs: the "
+                                    f"redemption will be refused ({c.REASON_CONTENT_NOT_IN_CATALOG}).")
+    except UpstreamAPIError as exc:
+        preview.content_note = (f"{_unavailable('The subsidy service', exc)}: the run's title, dates and price "
+                                "cannot be shown.")
+    if preview.content:
+        preview.run_start = _when(preview.content.get("course_run_start_date"))
+        preview.enroll_by = _when(preview.content.get("enroll_by_date"))
+        try:
+            preview.exec_ed_keys = exec_ed_required_keys(policy, preview.content)
+        except UpstreamAPIError as exc:
+            preview.exec_ed_keys = tuple(c.EXEC_ED_REQUIRED_METADATA)
+            preview.exec_ed_note = (f"{_unavailable('The LMS', exc)}: whether the customer also requires consent "
+                                    "to data sharing cannot be told.")
+        preview.price_cents = forced_charge_cents(policy, record.content_price_cents, preview.content)
+        if isinstance(policy, AssignedLearnerCreditAccessPolicy):
+            preview.price_note = assignment_price_problem(record.content_price_cents,
+                                                          preview.content.get("content_price"))
+    _preview_balance(preview, policy)
+    return preview
+
+
+def _preview_balance(preview: ForcingPreview, policy) -> None:
+    """The subsidy's balance and the policy's room, counted as the spend guard counts them."""
+    record = preview.record
+    try:
+        subsidy = get_subsidy_client().retrieve_subsidy(policy.subsidy_uuid) or {}
+        preview.subsidy_balance_cents = int(subsidy.get("current_balance") or 0)
+        snapshot = read_spend(policy, record.lms_user_id, per_learner=policy.has_learner_limits,
+                              using=DEFAULT_DB_ALIAS)
+    except UpstreamAPIError as exc:
+        preview.balance_note = f"{_unavailable('The subsidy service', exc)}: the balance cannot be shown."
+        return
+    own_assignment = None
+    if isinstance(policy, AssignedLearnerCreditAccessPolicy):
+        assignment = policy.get_assignment(record.lms_user_id, record.course_run_key)
+        if assignment is not None and assignment.state == AssignmentState.ALLOCATED:
+            own_assignment = assignment  # set aside for this very redemption: the guard does not count it twice
+    reason, figures = limits_reason(policy, snapshot, record.lms_user_id, preview.price_cents or 0,
+                                    own_assignment, DEFAULT_DB_ALIAS)
+    if policy.spend_limit is not None:
+        preview.policy_used_cents = (figures["ledger_spent"] + figures.get("reserved", 0)
+                                     + figures.get("allocated", 0))
+        preview.policy_remaining_cents = max(0, policy.spend_limit - preview.policy_used_cents)
+    if reason and preview.price_cents is not None:
+        preview.guard_reason = reason
+    elif preview.price_cents is not None and preview.subsidy_balance_cents < preview.price_cents:
+        preview.guard_reason = c.REASON_NOT_ENOUGH_VALUE_IN_SUBSIDY

@@ -54,6 +54,7 @@ from .models import (
     idempotency_key,
     is_reversed,
 )
+from .models.policy import subsidy_charge_cents
 
 logger = logging.getLogger(__name__)
 
@@ -292,12 +293,9 @@ def _allocate_for_forced(request: RedemptionRequest, run: "_RunState"):
     policy, record = request.policy, request.forced_redemption
     price = record.content_price_cents
     metadata = policy.content_metadata(request.content_key) or {}
-    catalog_price = int(metadata.get("content_price") or 0)
-    low, high = c.REQUESTED_PRICE_RANGE
-    if not price or price <= 0 or (catalog_price and not low * catalog_price <= price <= high * catalog_price):
-        raise _not_redeemable(c.REASON_ASSIGNMENT_PRICE_INVALID, code=CODE_ASSIGNMENT_ERROR, message=(
-            f"The assignment price {price} cents must be more than zero and between {int(low * catalog_price)} and "
-            f"{int(high * catalog_price)} cents (the catalog price is {catalog_price})."))
+    problem = assignment_price_problem(price, metadata.get("content_price"))
+    if problem:
+        raise _not_redeemable(c.REASON_ASSIGNMENT_PRICE_INVALID, code=CODE_ASSIGNMENT_ERROR, message=problem)
     email = get_lms_client().get_learner_email(policy.enterprise_customer_uuid, request.lms_user_id)
     if not email:
         raise _not_redeemable(c.REASON_LEARNER_NOT_IN_ENTERPRISE, code=CODE_LEARNER_EMAIL_NOT_FOUND, message=(
@@ -324,12 +322,48 @@ def _allocate_for_forced(request: RedemptionRequest, run: "_RunState"):
         run.allocated_here = assignment
 
 
+def assignment_price_problem(price, catalog_price) -> str:
+    """
+    Why a forced redemption under an assigned policy cannot allocate at ``price`` cents, or "" when it can: the
+    price must be more than zero and, when the catalog has a price, within the range the subsidy accepts around it.
+    """
+    catalog_price = int(catalog_price or 0)
+    low, high = c.REQUESTED_PRICE_RANGE
+    if price and price > 0 and (not catalog_price or low * catalog_price <= price <= high * catalog_price):
+        return ""
+    return (f"The assignment price {price} cents must be more than zero and between {int(low * catalog_price)} and "
+            f"{int(high * catalog_price)} cents (the catalog price is {catalog_price}).")
+
+
+def forced_charge_cents(policy, record_price_cents, content_metadata) -> int:
+    """
+    What the subsidy will charge when a forced redemption of this content runs under ``policy``: an assigned policy
+    allocates at the record's price and sends it as the requested price; the others pay the catalog price.
+    """
+    requested = record_price_cents if isinstance(policy, AssignedLearnerCreditAccessPolicy) else None
+    return subsidy_charge_cents((content_metadata or {}).get("content_price"), requested)
+
+
+def exec_ed_required_keys(policy, content_metadata) -> tuple:
+    """
+    The learner details (``geag_*`` metadata keys) the subsidy's exec-ed fulfillment needs for this content under
+    ``policy``; () for content that is not exec-ed. Consent to data sharing is required only by customers that ask
+    for it (read from the LMS customer record, cached). Raises ``UpstreamAPIError`` when the LMS cannot say.
+    """
+    if (content_metadata or {}).get("source") != c.EXEC_ED_SOURCE:
+        return ()
+    keys = tuple(c.EXEC_ED_REQUIRED_METADATA)
+    customer = get_lms_client().get_enterprise_customer(policy.enterprise_customer_uuid) or {}
+    if customer.get("enable_data_sharing_consent"):
+        keys += (c.EXEC_ED_DATA_SHARE_CONSENT,)
+    return keys
+
+
 def _missing_exec_ed_details(request, decision) -> list:
     if request.source != AttemptSource.FORCED_REDEMPTION:
         return []  # the learner portal collects them; the subsidy service judges what it receives
-    if (decision.content_metadata or {}).get("source") != c.EXEC_ED_SOURCE:
-        return []
-    return [key for key in c.EXEC_ED_REQUIRED_METADATA if not request.metadata.get(key)]
+    return [key for key in exec_ed_required_keys(request.policy, decision.content_metadata)
+            if not request.metadata.get(key)]
 
 
 def _owner_gone(now):

@@ -39,6 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from enterprise_access.apps.subsidy_access_policy.forcing import inputs_digest
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
@@ -449,17 +450,21 @@ ADMIN_EXPECTED = {
     # Staff get the list back with the action refused (not the confirmation); the record stays unredeemed.
     ("forced", "force_action_confirm"):                                 row(200, 200),
     ("forced", "force_action_run"):                                     row(200, 302),
+    # A record's confirmation page: staff may look; only force_redemption's "Yes, redeem" spends.
+    ("forced", "redeem_get"):                                           row(200, 200),
+    ("forced", "redeem_post"):                                          row(403, 302),
 }
-# Only the superuser's confirmed action may redeem; every other cell must leave the record unredeemed.
-FORCE_REDEEMS = {("forced", "force_action_run"): {"superuser"}}
-FORCED_WRITES = {"add_post", "change_post", "force_action_confirm", "force_action_run"}
+# Only the superuser's confirmed action or "Yes, redeem" may redeem; every other cell leaves the record unredeemed.
+FORCE_REDEEMS = {("forced", "force_action_run"): {"superuser"}, ("forced", "redeem_post"): {"superuser"}}
+FORCED_WRITES = {"add_post", "change_post", "force_action_confirm", "force_action_run", "redeem_get", "redeem_post"}
 
 
 def _admin_url(label, page, world):
     if label == "index":
         return reverse("admin:index")
     if label == "forced":
-        label, page = FORCED, {"add_post": "add", "change_post": "change"}.get(page, "changelist")
+        label, page = FORCED, {"add_post": "add", "change_post": "change", "redeem_get": "redeem",
+                               "redeem_post": "redeem"}.get(page, "changelist")
     app_label, model_name = label.lower().split(".")
     name = f"admin:{app_label}_{model_name}_{page}"
     if page in ("changelist", "add"):
@@ -468,8 +473,10 @@ def _admin_url(label, page, world):
 
 
 def _forced_form(world, **extra):
+    # As the change form posts it: the version it was opened on, and "Save without redeeming".
     return {"subsidy_access_policy": str(world.policy.uuid), "lms_user_id": str(LEARNER), "course_run_key": RUN,
-            "content_price_cents": "", "wait_to_redeem": "on", **extra}  # a per-learner policy: the catalog price
+            "content_price_cents": "", "_save_waiting": "Save without redeeming",
+            "_loaded_version": world.forced.modified.isoformat(), **extra}  # a per-learner policy: the catalog price
 
 
 def _admin_cells():
@@ -482,7 +489,7 @@ def _admin_cells():
 @pytest.mark.parametrize(("label", "page", "caller", "expected"), list(_admin_cells()))
 def test_admin(request, label, page, caller, expected):
     redeems = caller in FORCE_REDEEMS.get((label, page), set())
-    if redeems:
+    if redeems or (page or "").startswith("redeem"):
         request.getfixturevalue("upstream")
     world = make_world(with_attempts=label in ("forced", ATTEMPT))
     client = client_for_caller(caller, world)
@@ -496,6 +503,8 @@ def test_admin(request, label, page, caller, expected):
         if page == "force_action_run":
             data["post"] = "yes"
         response = client.post(url, data)
+    elif page == "redeem_post":
+        response = client.post(url, {"_confirmed_inputs": inputs_digest(world.forced), "_redeem": "Yes"})
     else:
         response = client.get(url)
     assert response.status_code == expected, (response.status_code, response.get("Location"))

@@ -2,8 +2,8 @@
 Rows of every kind the Django admin shows, for the admin crawl and the admin browser tests.
 
 ``build_admin_world()`` needs the ``policy_world`` fixture (the service pointed at the live emulator): it makes
-one policy of each type on the demo world, assignments in every state, forced redemptions waiting, redeemed and
-errored, and attempt rows of every outcome in ``AttemptOutcome`` (an outcome added later gets a plain row too),
+one policy of each type on the demo world, assignments in every state, forced redemptions waiting, running,
+redeemed and errored (and exec-ed content waiting), and attempt rows of every outcome in ``AttemptOutcome`` (an outcome added later gets a plain row too),
 spread over a few days, plus the people: a superuser, a view-only staff member, a staff member who may force,
 and a learner.
 """
@@ -140,6 +140,10 @@ def build_admin_world(*, days: int = 3):
         record._history_user = people.forcer
         record.save()
         forced[state] = record
+    # Exec-ed content waiting: its confirmation page asks for the learner's details.
+    forced["exec_ed_waiting"] = ForcedPolicyRedemption.objects.create(
+        subsidy_access_policy=policies["per_learner_enrollment"], lms_user_id=demo.LEARNERS[0]["lms_user_id"],
+        course_run_key=demo.EXEC_ED_RUN, wait_to_redeem=True, created_by=people.forcer, modified_by=people.forcer)
 
     attempts = []
     kinds = list(POLICY_KINDS)

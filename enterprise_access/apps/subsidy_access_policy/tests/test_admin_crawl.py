@@ -5,8 +5,9 @@ who may only view.
 For each registered model (``admin.site._registry``, so a model registered later is crawled without touching this
 file): its changelist, every link of the changelist that stays on it (filters, sorting, pages: followed as the
 superuser, the same links for anyone who may see the list), a search, the add
-page, the admin's own argument-less pages (e.g. the attempt charts), every row's change page, and for
-history-keeping admins every row's history page and every history row.
+page, the admin's own argument-less pages (e.g. the attempt charts), every row's change page and the admin's own
+pages of a row (e.g. a forced redemption's confirmation page), and for history-keeping admins every row's history
+page and every history row.
 The rows come from ``admin_world.build_admin_world``: attempts of every outcome, forced redemptions of every
 state, assignments of every state, policies of every type, and people. A model without rows fails the crawl: add
 its rows to the admin world.
@@ -45,6 +46,8 @@ ADD_PAGE_REFUSED = {
 OWN_PAGE_STATUS = {
     "djangoql_suggestions": (400, "DjangoQL's completion endpoint needs ?field=<name>"),
 }
+# Pages of one row that every admin has; an admin's own ones (own_object_pages) are crawled for every row too.
+STANDARD_OBJECT_PAGES = {"change", "delete", "history", "simple_history"}
 SAME_PAGE_LINK = re.compile(r'href="(\?[^"]*)"')
 SEARCH_TERMS = ("101", "course-v1:DemoU", "c0ffee00-0000-4000-8000-000000000001")
 
@@ -72,14 +75,27 @@ def own_pages(model_admin):
         yield reverse(f"admin:{name}"), OWN_PAGE_STATUS.get(view, (200, ""))[0]
 
 
+def own_object_pages(model_admin):
+    """The names of the pages an admin adds for one row (``<app>_<model>_<view>`` taking the row's id)."""
+    prefix = f"{model_admin.opts.app_label}_{model_admin.opts.model_name}_"
+    for pattern in model_admin.get_urls():
+        name = pattern.name or ""
+        view = name.removeprefix(prefix)
+        if name.startswith(prefix) and view not in STANDARD_OBJECT_PAGES and "object_id" in str(pattern.pattern):
+            yield view
+
+
 def pages(model, model_admin):
     """(url, expected status for a superuser) of every page of one model, besides its changelist's own links."""
     add_status = 403 if label(model) in ADD_PAGE_REFUSED else 200
     yield url(model, "add"), add_status
     yield from own_pages(model_admin)
     history_model = getattr(model, "history", None) if isinstance(model_admin, SimpleHistoryAdmin) else None
+    extra = list(own_object_pages(model_admin))
     for obj in model._default_manager.all():
         yield url(model, "change", obj.pk), 200
+        for view in extra:
+            yield url(model, view, obj.pk), 200
         if history_model is not None:
             yield url(model, "history", obj.pk), 200
             for row in history_model.filter(**{model._meta.pk.attname: obj.pk}):
@@ -136,6 +152,25 @@ def test_every_admin_page_opens_for_a_superuser(world):
 def test_every_admin_page_opens_for_view_only_staff(world):
     failures = crawl(world.people.viewer)
     assert not failures, "\n".join(failures)
+
+
+def test_the_crawl_opens_the_confirmation_page_of_every_forced_record(world):
+    """The crawl reaches the admin's own row pages: a forced redemption's confirmation, in every state."""
+    crawled = {path for path, _ in pages(ForcedPolicyRedemption, admin.site._registry[ForcedPolicyRedemption])}
+    records = list(world.forced.values())
+    assert {record.state for record in records} == set(FORCED_STATES) and "exec_ed_waiting" in world.forced
+    assert all(url(ForcedPolicyRedemption, "redeem", record.pk) in crawled for record in records)
+
+
+def test_view_only_staff_cannot_post_any_confirmation(world, upstream):
+    client = Client(raise_request_exception=False)
+    client.force_login(world.people.viewer)
+    for record in world.forced.values():
+        response = client.post(url(ForcedPolicyRedemption, "redeem", record.pk), {"_redeem": "Yes"})
+        assert response.status_code == 403, record.state
+    assert not RedemptionAttempt.objects.filter(forced_redemption__isnull=False,
+                                                acting_user=world.people.viewer).exists()
+    assert not [r for r in upstream.control.requests(service="subsidy") if r["method"] == "POST"]
 
 
 def test_the_world_has_a_row_of_every_state(world):

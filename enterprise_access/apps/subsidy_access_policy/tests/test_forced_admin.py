@@ -1,4 +1,9 @@
-"""The forced-redemption admin: redeem on save, the confirmed action, list tools, and who may do what."""
+"""
+The forced-redemption admin: saving leads to a confirmation (never spends), the confirmed action, list tools, and who
+may do what. The confirmation page itself, frozen inputs and exec-ed details: test_forced_confirmation.py.
+"""
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
@@ -42,7 +47,12 @@ def texts(response):
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
+def redeem_url(record):
+    return reverse("admin:subsidy_access_policy_forcedpolicyredemption_redeem", args=[record.pk])
+
+
 def add_form(upstream, policy, *, run=None, wait=False, learner=None):
+    """The add form as a browser posts it: "Save and redeem…" (the default button), or "Save without redeeming"."""
     run = run or upstream.run
     data = {
         "subsidy_access_policy": str(policy.uuid),
@@ -51,9 +61,16 @@ def add_form(upstream, policy, *, run=None, wait=False, learner=None):
         # Only assigned policies take a price; the others pay the catalog price.
         "content_price_cents": str(upstream.prices[run]) if policy.assignment_configuration_id else "",
     }
-    if wait:
-        data["wait_to_redeem"] = "on"
+    data["_save_waiting" if wait else "_save"] = "button"
     return data
+
+
+def confirm(client, record, **extra):
+    """Press "Yes, redeem" on ``record``'s confirmation page, as it was shown now."""
+    page = client.get(redeem_url(record))
+    assert page.status_code == 200
+    return client.post(redeem_url(record), {"_confirmed_inputs": page.context["confirmed_inputs"], "_redeem": "Yes",
+                                            **extra}, follow=True)
 
 
 def subsidy_creates(upstream):
@@ -61,19 +78,40 @@ def subsidy_creates(upstream):
             if r["method"] == "POST" and "transactions" in r["path"]]
 
 
-def test_adding_a_record_redeems_it_and_says_so(client, upstream, forcer):
+def test_save_and_redeem_saves_then_asks_for_confirmation(client, upstream, forcer):
     policy = build_world_policy()
-    response = client.post(reverse(ADD_URL), add_form(upstream, policy), follow=True)
-    assert response.status_code == 200
+    response = client.post(reverse(ADD_URL), add_form(upstream, policy))
     record = ForcedPolicyRedemption.objects.get()
+    assert response.status_code == 302 and response["Location"] == redeem_url(record)
+    # Nothing is spent by saving, and no "added successfully" pretends it is done.
+    assert record.state == "waiting" and not record.wait_to_redeem
+    assert not subsidy_creates(upstream) and not RedemptionAttempt.objects.exists()
+    page = client.get(response["Location"])
+    assert texts(page) == [("info", f"{record} saved; confirm below to redeem it. Nothing has been spent yet.")]
+    assert "Yes, redeem $199.00" in page.content.decode()
+    assert not subsidy_creates(upstream) and not RedemptionAttempt.objects.exists()
+
+    done = client.post(redeem_url(record), {"_confirmed_inputs": page.context["confirmed_inputs"], "_redeem": "Yes"},
+                       follow=True)
+    record.refresh_from_db()
     assert record.state == "redeemed"
     assert record.created_by == forcer and record.modified_by == forcer
-    assert ("success", f"{record} redeemed: transaction {record.transaction_uuid}.") in texts(response)
+    assert texts(done) == [("success", f"{record} redeemed: transaction {record.transaction_uuid}.")]
     attempt = RedemptionAttempt.objects.get(forced_redemption=record)
     assert attempt.source == AttemptSource.FORCED_REDEMPTION and attempt.acting_user_id == forcer.pk
+    assert len(subsidy_creates(upstream)) == 1
 
 
-def test_adding_with_wait_to_redeem_only_saves(client, upstream, forcer):
+def test_the_default_button_is_save_and_redeem(client, upstream, forcer):
+    """Enter in the form presses the first submit button: it must be the one that asks for confirmation."""
+    html = client.get(reverse(ADD_URL)).content.decode()
+    buttons = re.findall(r'<input type="submit"[^>]*>', html)
+    assert 'value="Save and redeem…"' in buttons[0] and 'name="_save"' in buttons[0]
+    assert any('value="Save without redeeming"' in button for button in buttons[1:])
+    assert 'value="Save"' not in html and "Save and add another" not in html
+
+
+def test_save_without_redeeming_only_saves(client, upstream, forcer):
     policy = build_world_policy()
     response = client.post(reverse(ADD_URL), add_form(upstream, policy, wait=True), follow=True)
     assert response.status_code == 200
@@ -81,17 +119,21 @@ def test_adding_with_wait_to_redeem_only_saves(client, upstream, forcer):
     assert record.state == "waiting" and record.wait_to_redeem
     assert not RedemptionAttempt.objects.exists()
     assert not subsidy_creates(upstream)
-    assert all(level == "success" and "redeemed" not in text for level, text in texts(response))
+    assert texts(response) == [("success", f"{record} saved without redeeming: nothing was spent. Redeem it from its "
+                                           "page (\"Redeem…\") or with the \"Force redemption\" action.")]
 
 
-def test_a_refusal_is_shown_as_an_error_with_its_reason(client, upstream, forcer):
+def test_a_refusal_is_shown_as_one_error_with_its_reason(client, upstream, forcer):
     policy = build_world_policy()
-    response = client.post(reverse(ADD_URL), add_form(upstream, policy, run=upstream.not_in_catalog_run), follow=True)
+    client.post(reverse(ADD_URL), add_form(upstream, policy, run=upstream.not_in_catalog_run))
     record = ForcedPolicyRedemption.objects.get()
+    response = confirm(client, record)
+    record.refresh_from_db()
     assert record.state == "errored" and record.error_reason == c.REASON_CONTENT_NOT_IN_CATALOG
-    errors = [text for level, text in texts(response) if level == "error"]
-    assert len(errors) == 1 and c.REASON_CONTENT_NOT_IN_CATALOG in errors[0]
-    assert "not part of your organization's catalog" in errors[0]
+    messages = texts(response)
+    assert len(messages) == 1 and messages[0][0] == "error"
+    assert c.REASON_CONTENT_NOT_IN_CATALOG in messages[0][1]
+    assert "not part of your organization's catalog" in messages[0][1]
 
 
 @pytest.mark.parametrize("price", ["-1", "0"])
@@ -157,9 +199,11 @@ def test_saving_a_redeemed_record_again_does_not_redeem_again(client, upstream, 
     policy = build_world_policy()
     client.post(reverse(ADD_URL), add_form(upstream, policy))
     record = ForcedPolicyRedemption.objects.get()
+    confirm(client, record)
     page = client.get(change_url(record))
     assert 'name="course_run_key"' not in page.content.decode()  # a redeemed record is read-only
-    client.post(change_url(record), {"_save": "Save"}, follow=True)
+    response = client.post(change_url(record), {"_save": "Save and redeem…"}, follow=True)
+    assert [level for level, _ in texts(response)] == ["error"]
     assert len(subsidy_creates(upstream)) == 1
     assert RedemptionAttempt.objects.filter(forced_redemption=record).count() == 1
 

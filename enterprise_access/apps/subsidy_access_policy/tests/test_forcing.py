@@ -9,7 +9,12 @@ from django.utils import timezone
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.content_assignments.models import LearnerContentAssignment
 from enterprise_access.apps.subsidy_access_policy import constants as c
-from enterprise_access.apps.subsidy_access_policy.forcing import CODE_FORCING_IN_PROGRESS, force_redemption
+from enterprise_access.apps.subsidy_access_policy.forcing import (
+    CODE_FORCING_IN_PROGRESS,
+    CODE_FORCING_INPUTS_CHANGED,
+    force_redemption,
+    inputs_of,
+)
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
@@ -281,3 +286,16 @@ def test_an_unexpected_error_stores_its_traceback(upstream, staff, monkeypatch):
     assert result.outcome == AttemptOutcome.UNEXPECTED_ERROR
     assert record.state == "errored" and "ZeroDivisionError" in record.traceback
     assert record.error_code == AttemptOutcome.UNEXPECTED_ERROR
+
+
+def test_a_run_starts_only_for_the_inputs_that_were_confirmed(upstream, staff):
+    record = record_for(upstream)
+    confirmed = inputs_of(record)
+    type(record).objects.filter(pk=record.pk).update(lms_user_id=upstream.learners[2]["lms_user_id"])
+    result = force_redemption(forced_redemption=record, acting_user=staff, confirmed_inputs=confirmed)
+    assert (result.outcome, result.code) == (AttemptOutcome.POLICY_BUSY, CODE_FORCING_INPUTS_CHANGED)
+    assert record.state == "waiting" and record.errored_at is None and record.run_started_at is None
+    assert not subsidy_creates(upstream) and not RedemptionAttempt.objects.exists()
+
+    again = force_redemption(forced_redemption=record, acting_user=staff, confirmed_inputs=inputs_of(record))
+    assert again.succeeded and record.lms_user_id == upstream.learners[2]["lms_user_id"]
