@@ -1,4 +1,6 @@
 """Fixtures shared by the whole suite."""
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +21,17 @@ def _clear_caches():
     for cache in caches.all():
         cache.clear()
     forget_cached_tokens()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_broker_folder():
+    """The test process's filesystem broker (settings/test.py) holds messages nobody reads: remove it at the end."""
+    yield
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("processed_folder")
+    if folder and Path(folder).parent.name.startswith("celery-test-"):
+        shutil.rmtree(Path(folder).parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,16 @@ through a second connection, which on SQLite cannot write while the admin's tran
 """
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from enterprise_access.apps.core.history_admin import ReadOnlyHistoryAdmin
 
+from ..bulk_forcing import start_bulk_forcing
 from ..forcing import force_redemption
 from ..models import ForcedPolicyRedemption
 
@@ -200,6 +203,12 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                 request, "admin/subsidy_access_policy/forcedpolicyredemption/force_redemption_confirmation.html",
                 context,
             )
+        if len(to_force) > settings.BULK_FORCING_INLINE_MAX:
+            # Too many to force within one request: a background job forces them (decision record 0019).
+            job = start_bulk_forcing(records=to_force, acting_user=request.user)
+            messages.success(request, f"{len(to_force)} records are being forced in the background"
+                                      f"{f' ({len(skipped)} already redeemed, skipped)' if skipped else ''}.")
+            return HttpResponseRedirect(reverse("admin:subsidy_access_policy_bulkforcingjob_change", args=[job.pk]))
         for record in skipped:
             messages.info(request, f"{record} was already redeemed (transaction {record.transaction_uuid}); skipped.")
         for record in to_force:
