@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from enterprise_access.apps.subsidy_access_policy import bulk_forcing
 from enterprise_access.apps.subsidy_access_policy.bulk_forcing import run_bulk_forcing, start_bulk_forcing
 from enterprise_access.apps.subsidy_access_policy.models import BulkForcingJob, BulkForcingRow, ForcedPolicyRedemption
 from enterprise_access.apps.subsidy_access_policy.tasks import force_bulk_job
+from enterprise_access.devtools.management.commands.run_demo import worker_command
 from enterprise_access.settings.base import filesystem_broker
 
 from .admin_world import JOB_STATES, build_admin_world, person
@@ -236,7 +236,7 @@ def test_rerunning_a_stalled_job_sends_it_again(client, records, request):
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the worker reads the SQLite test database by its path")
 def test_a_real_worker_picks_the_job_up(records, upstream, tmp_path):
-    """A Celery worker process on the filesystem broker forces the job the request enqueued."""
+    """A Celery worker process, started as run_demo starts it, on the filesystem broker, forces an enqueued job."""
     call_command("createcachetable", "django_cache", verbosity=0)  # the worker runs the local settings' DB cache
     broker = tmp_path / "broker"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.local",
@@ -245,9 +245,9 @@ def test_a_real_worker_picks_the_job_up(records, upstream, tmp_path):
     original = celery_app.conf.broker_transport_options
     _, options = filesystem_broker(broker)  # the folders the worker's settings make of CELERY_BROKER_DIR
     celery_app.conf.broker_transport_options = options
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "enterprise_access", "worker", "--pool",
-                               "solo", "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
-                              env=env, cwd=django_settings.BASE_DIR, start_new_session=True)
+    # The worker as make demo starts it.
+    worker = subprocess.Popen(worker_command(), env=env, cwd=django_settings.BASE_DIR, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with celery_app.connection_for_write() as conn:
             job = start_bulk_forcing(records=records, acting_user=None)
