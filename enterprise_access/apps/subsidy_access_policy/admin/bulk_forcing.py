@@ -150,7 +150,7 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
             "job": job, "state": state, "counts": counts, "summary": summary, "page": page,
             "percent": int(100 * counts["done"] / job.total) if job.total else 100,
             "refresh_seconds": REFRESH_SECONDS if state in ("queued", "running") else None,
-            "may_run_again": self.has_force_permission(request) and state in ("queued", "stalled"),
+            "may_run_again": self.has_force_permission(request) and state == "stalled",
             "result_filter": result_filter or "",
         })
 
@@ -161,13 +161,13 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
         return response
 
     def run_again_view(self, request, object_id):
-        """Send a queued or stalled job to a worker again: it continues with the rows that have no result."""
+        """Send a stalled job to a worker again: it continues with the rows that have no result."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_force_permission(request):
             raise PermissionDenied
         job = self._get_job(request, object_id)
-        if job.state not in ("queued", "stalled"):
+        if job.state != "stalled":
             messages.warning(request, f"Job {job.uuid} is {job.state}: it was not sent again.")
         else:
             enqueue(job)
@@ -179,7 +179,7 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
     def upload_view(self, request):
         if not self.has_force_permission(request):
             raise PermissionDenied
-        context = {"title": "Upload forced redemptions (CSV)", "max_rows": _max_rows(), "max_bytes": _max_bytes()}
+        context = {"title": "Upload forced redemptions (CSV)", "max_rows": f"{_max_rows():,}", "max_bytes": _max_bytes()}
         if request.method == "POST" and "_save" in request.POST:
             return self._save(request, context)
         if request.method == "POST":
@@ -234,8 +234,6 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
             return self._preview(request, context, UploadForm(initial={"policy": policy}), policy, rows,
                                  signed["text"], signed.get("name", "upload.csv"))
         records = save_upload(policy=policy, rows=rows, acting_user=request.user)
-        messages.success(request, f"{len(records)} waiting forced redemption{'s' if len(records) != 1 else ''} "
-                                  f"saved for {policy.display_name or policy.uuid}. Nothing has been redeemed yet.")
         return self._render(request, "saved.html", {
             **context, "title": "Forced redemptions saved", "policy": policy, "records": records,
             "action_url": reverse("admin:subsidy_access_policy_forcedpolicyredemption_changelist"),

@@ -50,19 +50,22 @@ class BulkForcingJob(models.Model):
 
     @property
     def stalled(self) -> bool:
-        """Started, unfinished, and silent for longer than a record can take: its worker is gone."""
-        if self.finished_at is not None or self.started_at is None:
+        """
+        Unfinished, and silent for longer than a record can take: its worker is gone, or no worker ever took it
+        (no worker running, or its message lost).
+        """
+        if self.finished_at is not None:
             return False
-        last = self.heartbeat_at or self.started_at
+        last = self.heartbeat_at or self.started_at or self.created
         return timezone.now() - last > timedelta(seconds=settings.BULK_FORCING_STALLED_SECONDS)
 
     @property
     def state(self) -> str:
         if self.finished_at is not None:
             return "finished"
-        if self.started_at is None:
-            return "queued"
-        return "stalled" if self.stalled else "running"
+        if self.stalled:
+            return "stalled"
+        return "queued" if self.started_at is None else "running"
 
 
 class BulkForcingRow(models.Model):

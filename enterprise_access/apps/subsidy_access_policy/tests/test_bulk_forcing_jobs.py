@@ -191,7 +191,7 @@ def test_job_pages_in_every_state_and_the_csv(client, policy_world, who):
         html = response.content.decode()
         assert f'id="bulk-job-state">{state}<' in html
         assert ('http-equiv="refresh"' in html) == (state in ("queued", "running"))
-        assert ("Run the job again" in html) == (who == "superuser" and state in ("queued", "stalled"))
+        assert ("Run the job again" in html) == (who == "superuser" and state == "stalled")
         download = client.get(job_url(job, "results"))
         assert download.status_code == 200 and download["Content-Type"].startswith("text/csv")
         lines = list(csv.DictReader(io.StringIO(download.content.decode())))
@@ -205,6 +205,18 @@ def test_job_pages_in_every_state_and_the_csv(client, policy_world, who):
     assert client.get(reverse("admin:subsidy_access_policy_bulkforcingjob_changelist")).status_code == 200
     assert client.get("/admin/subsidy_access_policy/bulkforcingjob/not-a-uuid/change/").status_code == 404
     assert client.get("/admin/subsidy_access_policy/bulkforcingjob/not-a-uuid/results.csv").status_code == 404
+
+
+def test_a_job_no_worker_took_for_too_long_is_stalled(client, records, settings):
+    job = start_bulk_forcing(records=records, acting_user=None)
+    assert job.state == "queued"
+    BulkForcingJob.objects.filter(pk=job.pk).update(
+        created=timezone.now() - timedelta(seconds=settings.BULK_FORCING_STALLED_SECONDS + 5))
+    job.refresh_from_db()
+    assert job.state == "stalled"
+    client.force_login(person(may_force=True))
+    html = client.get(job_url(job)).content.decode()
+    assert "No worker has picked the job up" in html and "Run the job again" in html
 
 
 def test_results_csv_never_carries_a_formula(policy_world, upstream):

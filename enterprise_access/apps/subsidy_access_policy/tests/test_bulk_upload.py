@@ -1,5 +1,6 @@
 """CSV upload of forced redemptions: the file, every row's checks, the preview, and the all-or-nothing save."""
-from html import escape
+import re
+from html import escape, unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -211,6 +212,9 @@ def test_good_file_previews_then_saves_waiting_records(client, superuser, policy
 
     saved = client.post(reverse(UPLOAD_URL), {"_save": "1", "policy": str(policy.pk), "payload": payload})
     assert saved.status_code == 200 and b"bulk-saved-force" in saved.content
+    waiting_list = re.search(r'href="([^"]+)">See the waiting records', saved.content.decode()).group(1)
+    listed = client.get(unescape(waiting_list))
+    assert listed.status_code == 200 and listed.context["cl"].result_count == 2
     records = ForcedPolicyRedemption.objects.order_by("lms_user_id")
     assert [(r.lms_user_id, r.course_run_key, r.wait_to_redeem, r.created_by, r.state, r.redeemed_at)
             for r in records] == [(101, upstream.runs[0], True, superuser, "waiting", None),
