@@ -256,7 +256,7 @@ def filesystem_broker(folder):
 
 # Bulk forcing (decision record 0019).
 BULK_UPLOAD_MAX_ROWS = 5_000
-BULK_UPLOAD_MAX_BYTES = 1_000_000
+BULK_UPLOAD_MAX_BYTES = 1_048_576  # 1 MB: 5,000 rows take about 300 KB
 # A "Force redemption" of more records than this runs in the background; smaller selections are forced in the request.
 BULK_FORCING_INLINE_MAX = 20
 # A running job whose worker showed no sign of life for this long is shown as stalled and may be run again.

@@ -192,6 +192,7 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                 "title": "Force redemption: are you sure?",
                 "opts": self.model._meta,
                 "to_force": to_force,
+                "in_background": len(to_force) > settings.BULK_FORCING_INLINE_MAX,
                 "skipped": skipped,
                 "selected": records,
                 "action_name": "force_redemption_action",

@@ -24,6 +24,7 @@ from enterprise_access.apps.subsidy_access_policy.bulk_forcing import run_bulk_f
 from enterprise_access.apps.subsidy_access_policy.models import BulkForcingJob, BulkForcingRow, ForcedPolicyRedemption
 from enterprise_access.apps.subsidy_access_policy.tasks import force_bulk_job
 from enterprise_access.devtools.management.commands.run_demo import worker_command
+from enterprise_access.devtools.testing import run_concurrently
 from enterprise_access.settings.base import filesystem_broker
 
 from .admin_world import JOB_STATES, build_admin_world, person
@@ -115,6 +116,18 @@ def test_a_job_run_again_after_a_crash_forces_no_record_twice(records, upstream,
     assert len(learner_transactions(upstream, upstream.subsidy_uuid)) == 2
 
 
+def test_two_staff_forcing_the_same_records_at_once_redeem_each_once(records, upstream):
+    """Two tabs, two jobs over the same records, run side by side: one transaction per record, whatever the order."""
+    jobs = [start_bulk_forcing(records=records[:2], acting_user=person(may_force=True)) for _ in range(2)]
+    run_concurrently(run_bulk_forcing, [(job.uuid,) for job in jobs])
+    assert len(learner_transactions(upstream, upstream.subsidy_uuid)) == 2
+    for record in records[:2]:
+        results = sorted(BulkForcingRow.objects.filter(forced_redemption=record).values_list("result", flat=True))
+        assert results in (["already_redeemed", "redeemed"], ["busy", "redeemed"]), results
+        record.refresh_from_db()
+        assert record.state == "redeemed"
+
+
 def test_a_record_held_by_another_forcing_is_reported_not_forced(records, upstream):
     ForcedPolicyRedemption.objects.filter(pk=records[0].pk).update(run_started_at=timezone.now())
     job = start_bulk_forcing(records=records[:1], acting_user=None)
@@ -159,6 +172,15 @@ def test_the_request_only_enqueues(client, records, upstream, settings):
     assert learner_transactions(upstream, upstream.subsidy_uuid) == []
     page = client.get(job_url(job))
     assert page.status_code == 200 and b'http-equiv="refresh"' in page.content and b"queued" in page.content
+
+
+def test_the_confirmation_says_whether_it_forces_now_or_in_the_background(client, records, settings):
+    client.force_login(person(may_force=True))
+    ask = {"action": "force_redemption_action", "index": "0", "_selected_action": [str(r.pk) for r in records]}
+    assert "will be redeemed now" in client.post(reverse(LIST_URL), ask).content.decode()
+    settings.BULK_FORCING_INLINE_MAX = 2
+    assert "will be redeemed in the background" in client.post(reverse(LIST_URL), ask).content.decode()
+    assert BulkForcingJob.objects.count() == 0  # asking is not confirming
 
 
 def test_a_small_selection_is_still_forced_in_the_request(client, records, upstream):

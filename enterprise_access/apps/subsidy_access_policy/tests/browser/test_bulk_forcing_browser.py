@@ -71,6 +71,7 @@ def test_bulk_upload_with_a_bad_row_then_a_good_file_forced_in_the_background(pa
     page.click("#bulk-saved-force input[type=submit]")
     page.wait_for_selector(".force-redemption-warning")
     screenshot(page, "bulk-force-confirmation")
+    assert "will be redeemed in the background" in page.inner_text("#content")
     page.click("input[type=submit][value^='Yes, force']")
     page.wait_for_selector("#bulk-job-progress")
     job = BulkForcingJob.objects.get()
