@@ -13,7 +13,7 @@ import logging
 import traceback
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F
 from django.utils import timezone
 
 from .forcing import CODE_FORCING_IN_PROGRESS, force_redemption
@@ -53,8 +53,7 @@ def run_bulk_forcing(job_uuid) -> BulkForcingJob | None:
         return None
     now = timezone.now()
     BulkForcingJob.objects.filter(uuid=job.uuid, started_at__isnull=True).update(started_at=now)
-    BulkForcingJob.objects.filter(uuid=job.uuid).update(runs=job.runs + 1, heartbeat_at=now, finished_at=None,
-                                                        last_error="")
+    BulkForcingJob.objects.filter(uuid=job.uuid).update(runs=F("runs") + 1, heartbeat_at=now, last_error="")
     acting_user = job.created_by
     try:
         pending = (BulkForcingRow.objects.filter(job=job, result=BulkForcingRow.PENDING)

@@ -19,6 +19,7 @@ from django.contrib.admin.utils import unquote
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -89,10 +90,13 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
     def state(self, obj):
         return obj.state
 
+    def get_queryset(self, request):
+        done = Count("rows", filter=~Q(rows__result=BulkForcingRow.PENDING))
+        return super().get_queryset(request).annotate(done=done)
+
     @admin.display(description="done")
     def progress(self, obj):
-        done = obj.rows.exclude(result=BulkForcingRow.PENDING).count()
-        return f"{done} / {obj.total}"
+        return f"{obj.done} / {obj.total}"
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "may_upload": self.has_force_permission(request)}

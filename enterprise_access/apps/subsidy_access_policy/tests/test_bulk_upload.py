@@ -169,9 +169,12 @@ def test_upload_form_opens_for_forcers_and_is_403_for_view_only_staff(client, po
     assert client.get(reverse(UPLOAD_URL)).status_code == 403
     assert upload(client, policy, csv_bytes("lms_user_id,course_run_key", "101,course-v1:A+B+C")).status_code == 403
     assert client.post(reverse(UPLOAD_URL), {"_save": "1", "policy": str(policy.pk), "payload": "x"}).status_code == 403
+    forced_list = reverse("admin:subsidy_access_policy_forcedpolicyredemption_changelist")
+    assert b"bulk-upload-link" not in client.get(forced_list).content
     client.force_login(person(may_force=True))
     response = client.get(reverse(UPLOAD_URL))
     assert response.status_code == 200 and b"bulk-upload-form" in response.content
+    assert reverse(UPLOAD_URL).encode() in client.get(forced_list).content  # the list offers the upload
     assert ForcedPolicyRedemption.objects.count() == 0
 
 
