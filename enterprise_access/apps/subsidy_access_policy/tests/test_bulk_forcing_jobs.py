@@ -128,6 +128,26 @@ def test_two_staff_forcing_the_same_records_at_once_redeem_each_once(records, up
         assert record.state == "redeemed"
 
 
+def test_an_answer_lost_after_the_subsidy_wrote_is_reported_and_forcing_again_charges_once(records, upstream,
+                                                                                          settings):
+    settings.SUBSIDY_CREATE_RETRIES = 0
+    upstream.control.add_fault("subsidy", method="POST", path=r"/admin/transactions/?$", status=0, phase="after",
+                               times=1)
+    job = start_bulk_forcing(records=records[:2], acting_user=None)
+    run_bulk_forcing(job.uuid)
+    first, second = job.rows.order_by("position")
+    assert first.result == BulkForcingRow.ERRORED and "may have written the transaction" in first.error_message
+    assert second.result == BulkForcingRow.REDEEMED
+    assert len(learner_transactions(upstream, upstream.subsidy_uuid)) == 2  # the first was written all the same
+
+    # Staff force the errored record again (a new job): the same idempotency key finds the written transaction.
+    again = start_bulk_forcing(records=[first.forced_redemption], acting_user=None)
+    run_bulk_forcing(again.uuid)
+    row = again.rows.get()
+    assert row.result in (BulkForcingRow.REDEEMED, BulkForcingRow.ALREADY_REDEEMED) and row.transaction_uuid
+    assert len(learner_transactions(upstream, upstream.subsidy_uuid)) == 2
+
+
 def test_a_record_held_by_another_forcing_is_reported_not_forced(records, upstream):
     ForcedPolicyRedemption.objects.filter(pk=records[0].pk).update(run_started_at=timezone.now())
     job = start_bulk_forcing(records=records[:1], acting_user=None)

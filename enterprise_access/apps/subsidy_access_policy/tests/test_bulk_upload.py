@@ -93,6 +93,8 @@ def test_each_row_says_what_is_wrong(policy_world, upstream):
         "abc,,not-a-key,",                                       # 16 not a number, not a run key
         f",{'x' * 10},{other_run},",                             # 17 not an email
         f"103,,{other_run}",                                     # 18 a cell short
+        f",=1+1@evil.example,{other_run},",                      # 19 a formula as an email
+        f",{upstream.unlinked_learner['email']},{other_run},",    # 20 another enterprise's learner, by email
     )
     assert errors[2] == [] and errors[3] == []
     assert "out of range" in errors[4][0] and "out of range" in errors[5][0]
@@ -109,6 +111,9 @@ def test_each_row_says_what_is_wrong(policy_world, upstream):
     assert len(errors[16]) == 2 and "not a whole number" in errors[16][0] and "not a course run key" in errors[16][1]
     assert "is not an email address" in errors[17][0]
     assert "has 3 cells; the header has 4." in errors[18]
+    assert errors[19] == ["email looks like a spreadsheet formula; give the address itself."]
+    assert errors[20] == [f"no learner with email {upstream.unlinked_learner['email']} is linked to this policy's "
+                          "enterprise."]
 
 
 def test_a_learner_is_resolved_by_email_to_their_id(policy_world, upstream):
