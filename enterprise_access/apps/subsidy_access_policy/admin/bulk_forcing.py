@@ -183,7 +183,8 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
     def upload_view(self, request):
         if not self.has_force_permission(request):
             raise PermissionDenied
-        context = {"title": "Upload forced redemptions (CSV)", "max_rows": f"{_max_rows():,}", "max_bytes": _max_bytes()}
+        context = {"title": "Upload forced redemptions (CSV)", "max_rows": f"{_max_rows():,}",
+                   "max_bytes": _max_bytes()}
         if request.method == "POST" and "_save" in request.POST:
             return self._save(request, context)
         if request.method == "POST":

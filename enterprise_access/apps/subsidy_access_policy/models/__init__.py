@@ -19,4 +19,4 @@ from .policy import (  # noqa: F401
     idempotency_key,
     is_reversed,
 )
-from .bulk_forcing import BulkForcingJob, BulkForcingRow  # noqa: F401,E402
+from .bulk_forcing import BulkForcingJob, BulkForcingRow  # noqa: F401

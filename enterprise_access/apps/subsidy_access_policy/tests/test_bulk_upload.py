@@ -144,7 +144,8 @@ def test_a_learner_and_run_already_forced_under_the_policy_is_refused(policy_wor
     assert errors[2] == [f"forced redemption {existing.uuid} (waiting) already exists for this learner and run under "
                          "this policy; force that one instead."]
     # Another policy's record is no obstacle.
-    assert errors_of(policy_world("per_learner_spend"), "lms_user_id,course_run_key", f"101,{upstream.runs[0]}")[2] == []
+    other = policy_world("per_learner_spend")
+    assert errors_of(other, "lms_user_id,course_run_key", f"101,{upstream.runs[0]}")[2] == []
 
 
 def test_an_lms_outage_is_a_row_error_never_a_crash(policy_world, upstream):
