@@ -25,13 +25,17 @@ def _clear_caches():
 
 @pytest.fixture(scope="session", autouse=True)
 def _celery_broker_folder():
-    """The test process's filesystem broker (settings/test.py) holds messages nobody reads: remove it at the end."""
-    yield
+    """The test process's filesystem broker (settings/test.py): made for the session, removed after it."""
     from django.conf import settings
 
-    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("processed_folder")
-    if folder and Path(folder).parent.name.startswith("celery-test-"):
-        shutil.rmtree(Path(folder).parent, ignore_errors=True)
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    folders = [Path(options[key]) for key in ("data_folder_in", "processed_folder", "control_folder") if key in options]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    yield
+    root = folders[0].parent if folders else None
+    if root is not None and root.name.startswith("celery-test-"):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

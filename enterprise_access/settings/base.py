@@ -244,11 +244,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 
-def filesystem_broker(folder):
-    """kombu's filesystem transport in ``folder`` (created): a broker that needs no server, for one machine."""
+def filesystem_broker(folder, *, create=True):
+    """kombu's filesystem transport in ``folder`` (created unless told not to): a broker needing no server."""
     folder = Path(folder)
     for name in ("queue", "processed", "control"):
-        (folder / name).mkdir(parents=True, exist_ok=True)
+        if create:
+            (folder / name).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
                              "processed_folder": str(folder / "processed"), "store_processed": False,
                              "control_folder": str(folder / "control")}

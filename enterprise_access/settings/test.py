@@ -53,7 +53,8 @@ JWT_AUTH = dev_jwt_auth(JWT_AUTH)
 MINT_JWT_ENABLED = True
 MINT_JWT_PRIVATE_KEY_PEM = DEV_JWT_PRIVATE_KEY_PEM
 
-# Celery: a filesystem broker of this test process's own. Tests run the task themselves (directly or eagerly), or
-# start a worker on this folder.
+# Celery: a filesystem broker of this test process's own, made and removed by the suite (conftest.py), so helper
+# processes started on these settings leave no folder behind. Tests run the task themselves (directly or eagerly),
+# or start a worker on a folder of their own.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(
-    os.environ.get("CELERY_BROKER_DIR", str(VAR_DIR / f"celery-test-{os.getpid()}")))
+    os.environ.get("CELERY_BROKER_DIR", str(VAR_DIR / f"celery-test-{os.getpid()}")), create=False)
