@@ -16,7 +16,7 @@ help:
 	@echo "make upgrade   recompile requirements/*.txt from requirements/*.in"
 	@echo "make fuzz      a long schemathesis run against the API"
 	@echo "make prodlike  gunicorn -w 4 on production settings + MariaDB + Redis + the emulator (foreground)"
-	@echo "make bench     every benchmark: redeem load on the prodlike stack, hot path, attempt overhead"
+	@echo "make bench     every benchmark: redeem load on the prodlike stack, hot path, attempt overhead, bulk forcing"
 
 $(STAMP): requirements/test.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -72,11 +72,17 @@ prodlike: $(STAMP)
 # spend limit and it fails with policy_spend_limit_reached.
 # BENCH_SCALE_ROWS=200000 also runs the attempt-table scale benchmark (off by default: it takes minutes).
 BENCH_SCALE_ROWS ?=
+# bulk_forcing uploads, saves and forces this many rows through a real Celery worker (about two minutes for 1,000);
+# BENCH_BULK_ROWS=0 skips it.
+BENCH_BULK_ROWS ?= 1000
 bench: $(STAMP)
 	@status=0; \
 	echo "== bench/redeem_load.py"; $(PY) bench/redeem_load.py || status=1; \
 	echo "== bench/hot_path.py"; $(PY) bench/hot_path.py || status=1; \
 	echo "== bench/attempt_overhead.py"; $(PY) bench/attempt_overhead.py || status=1; \
+	if [ "$(BENCH_BULK_ROWS)" != "0" ]; then \
+	  echo "== bench/bulk_forcing.py --rows $(BENCH_BULK_ROWS)"; \
+	  $(PY) bench/bulk_forcing.py --rows $(BENCH_BULK_ROWS) || status=1; fi; \
 	if [ -n "$(BENCH_SCALE_ROWS)" ]; then \
 	  echo "== bench/attempt_table_scale.py --rows $(BENCH_SCALE_ROWS)"; \
 	  $(PY) bench/attempt_table_scale.py --rows $(BENCH_SCALE_ROWS) || status=1; fi; \

@@ -1,6 +1,7 @@
 """
 The production-like stack on this machine: the upstream emulator (its own SQLite under var/), MariaDB, Redis and
-gunicorn on the ``production`` settings with 4 worker processes of 32 threads each (``gthread``: decision 0011).
+gunicorn on the ``production`` settings with 4 worker processes of 32 threads each (``gthread``: decision 0011),
+the reconciler (``reconcile_redemptions --every 60``) and a Celery worker on the Redis broker (decision 0019).
 
     .venv/bin/python bench/prodlike.py [--learners 500] [--fresh]        # what `make prodlike` runs
 
@@ -61,6 +62,15 @@ def service_env(*, database_url, redis_url, emulator_url, threads=32, extra=None
         "PYTHONUNBUFFERED": "1",
     })
     return env
+
+
+CELERY_CONCURRENCY = 2
+
+
+def celery_worker_command(concurrency=CELERY_CONCURRENCY):
+    """A Celery worker on the production settings' broker (REDIS_URL): background jobs such as bulk forcing."""
+    return [PY, "-m", "celery", "-A", "enterprise_access", "worker", "--concurrency", str(concurrency),
+            "--without-gossip", "--without-mingle", "-l", "info"]
 
 
 def mint_token(lms_user_id, roles, lifetime_seconds=7200):
@@ -198,6 +208,8 @@ class Stack:
         wait_until_up(f"{self.service_url}/api/schema/", what="gunicorn", process=gunicorn, timeout=90)
         say("- reconcile_redemptions, a pass every minute (decision 0011)")
         self._spawn("reconcile", [PY, "manage.py", "reconcile_redemptions", "--every", "60", "--json"], self.env)
+        say(f"- Celery worker, {CELERY_CONCURRENCY} processes, broker {self.redis_url} (decision 0019)")
+        self.celery = self._spawn("celery", celery_worker_command(), self.env)
         return self
 
     def stop(self):
@@ -269,7 +281,8 @@ Production-like stack up (production settings, gunicorn gthread {args.workers} x
   redis          {stack.redis_url}
   policies       {json.dumps(world['policies'])}
   reconciliation reconcile_redemptions --every 60 (log: reconcile.log)
-  logs           {stack.log_dir}/gunicorn.log, emulator.log, reconcile.log
+  celery worker  {CELERY_CONCURRENCY} processes on {stack.redis_url} (log: celery.log)
+  logs           {stack.log_dir}/gunicorn.log, emulator.log, reconcile.log, celery.log
 A token: .venv/bin/python -c "import sys; sys.path.insert(0, 'bench'); import prodlike; \\
 print(prodlike.mint_token(101, ['enterprise_learner:{world['enterprise_customer_uuid']}']))"
 Ctrl-C stops everything.""", flush=True)

@@ -1,4 +1,6 @@
 """Fixtures shared by the whole suite."""
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +21,21 @@ def _clear_caches():
     for cache in caches.all():
         cache.clear()
     forget_cached_tokens()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _celery_broker_folder():
+    """The test process's filesystem broker (settings/test.py): made for the session, removed after it."""
+    from django.conf import settings
+
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    folders = [Path(options[key]) for key in ("data_folder_in", "processed_folder", "control_folder") if key in options]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    yield
+    root = folders[0].parent if folders else None
+    if root is not None and root.name.startswith("celery-test-"):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -247,3 +247,42 @@ def redis_cache(url):
         "LOCATION": url,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, "IGNORE_EXCEPTIONS": True},
     }
+
+# ---------------------------------------------------------------------------------------------
+# Background work: Celery (decision record 0019). Environments set the broker; the job's state lives in the
+# database, so no result backend is kept.
+# ---------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A job's message is acknowledged once it has run, and given back if its worker dies mid-way: another worker
+# (or the same one, restarted) continues the job where the database says it stopped.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+
+def filesystem_broker(folder, *, create=True):
+    """kombu's filesystem transport in ``folder`` (created unless told not to): a broker needing no server."""
+    folder = Path(folder)
+    for name in ("queue", "processed", "control"):
+        if create:
+            (folder / name).mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+                             "processed_folder": str(folder / "processed"), "store_processed": False,
+                             "control_folder": str(folder / "control")}
+
+
+# Bulk forcing (decision record 0019).
+BULK_UPLOAD_MAX_ROWS = 5_000
+BULK_UPLOAD_MAX_BYTES = 1_048_576  # 1 MB: 5,000 rows take about 300 KB
+# A "Force redemption" of more records than this runs in the background; smaller selections are forced in the request.
+BULK_FORCING_INLINE_MAX = 20
+# A running job whose worker showed no sign of life for this long is shown as stalled and may be run again.
+BULK_FORCING_STALLED_SECONDS = 300
+# A confirmed bulk forcing posts every selected record's id (5,000 records, twice over the confirmation).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 12_000

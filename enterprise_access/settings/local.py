@@ -7,7 +7,7 @@ across every process on this machine (the service, management commands, a second
 import os
 
 from .base import *  # noqa: F401,F403
-from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, with_independent_alias
+from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, filesystem_broker, with_independent_alias
 from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 DEBUG = True
@@ -51,3 +51,8 @@ OAUTH2_PROVIDER_URL = f"{EMULATOR_URL}/lms/oauth2"
 JWT_AUTH = dev_jwt_auth(JWT_AUTH)
 MINT_JWT_ENABLED = True
 MINT_JWT_PRIVATE_KEY_PEM = DEV_JWT_PRIVATE_KEY_PEM
+
+# Celery: kombu's filesystem transport, so the demo's worker needs no broker server. run_demo gives each demo its
+# own folder beside its database.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(
+    os.environ.get("CELERY_BROKER_DIR", str(VAR_DIR / "celery")))

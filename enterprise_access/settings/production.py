@@ -41,6 +41,9 @@ DATABASES = with_independent_alias(DATABASES)
 
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 CACHES = {"default": redis_cache(require_env("REDIS_URL"))}
+# Celery's broker: CELERY_BROKER_URL, or else the Redis of REDIS_URL (decision record 0019).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or require_env("REDIS_URL")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
 ENTERPRISE_SUBSIDY_URL = require_env("ENTERPRISE_SUBSIDY_URL")
 ENTERPRISE_CATALOG_URL = require_env("ENTERPRISE_CATALOG_URL")

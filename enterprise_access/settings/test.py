@@ -9,7 +9,7 @@ import os
 import dj_database_url
 
 from .base import *  # noqa: F401,F403
-from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, with_independent_alias
+from .base import INSTALLED_APPS, JWT_AUTH, VAR_DIR, filesystem_broker, with_independent_alias
 from .dev_jwt_keys import DEV_JWT_PRIVATE_KEY_PEM, dev_jwt_auth
 
 SECRET_KEY = "test-only-not-a-secret"
@@ -52,3 +52,9 @@ SUBSIDY_BUSY_BACKOFF_SECONDS = 0.01
 JWT_AUTH = dev_jwt_auth(JWT_AUTH)
 MINT_JWT_ENABLED = True
 MINT_JWT_PRIVATE_KEY_PEM = DEV_JWT_PRIVATE_KEY_PEM
+
+# Celery: a filesystem broker of this test process's own, made and removed by the suite (conftest.py), so helper
+# processes started on these settings leave no folder behind. Tests run the task themselves (directly or eagerly),
+# or start a worker on a folder of their own.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker(
+    os.environ.get("CELERY_BROKER_DIR", str(VAR_DIR / f"celery-test-{os.getpid()}")), create=False)

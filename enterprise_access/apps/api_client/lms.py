@@ -89,3 +89,46 @@ class LmsClient(UpstreamClient):
             settings.ENTERPRISE_CUSTOMER_CACHE_TIMEOUT,
             lambda: self._call("GET", self._url(f"/enterprise/api/v1/enterprise-customer/{customer_uuid}/")),
         )
+
+    def linked_learner_ids(self, enterprise_customer_uuid, lms_user_ids, *, chunk=100):
+        """
+        Which of ``lms_user_ids`` are learners linked to this customer (§4.1, ``user_ids`` comma-separated), asked
+        ``chunk`` ids at a time. Not cached: a bulk upload checks every id as the LMS has it now.
+        """
+        customer_uuid = str(enterprise_customer_uuid)
+        wanted = sorted({int(user_id) for user_id in lms_user_ids})
+        linked = {}
+        for start in range(0, len(wanted), chunk):
+            ids = wanted[start:start + chunk]
+            pages = self._iter_pages(
+                self._url("/enterprise/api/v1/enterprise-learner/"),
+                {"enterprise_customer_uuid": customer_uuid, "user_ids": ",".join(str(i) for i in ids)},
+                shape=_is_learner_page,
+            )
+            for page in pages:
+                for record in page["results"]:
+                    user_id = record["user"].get("id")
+                    if user_id in ids and _is_match(record, customer_uuid, user_id):
+                        linked[user_id] = record
+        return linked
+
+    def find_enterprise_user_by_email(self, enterprise_customer_uuid, email):
+        """
+        The linked learner record of this customer whose user has ``email`` (compared without case), or ``None``
+        when the LMS lists none. Not cached.
+        """
+        customer_uuid = str(enterprise_customer_uuid)
+        wanted = email.strip().lower()
+        pages = self._iter_pages(
+            self._url("/enterprise/api/v1/enterprise-learner/"),
+            {"enterprise_customer_uuid": customer_uuid, "email": email.strip()},
+            shape=_is_learner_page,
+        )
+        for page in pages:
+            for record in page["results"]:
+                user = record["user"]
+                user_id = user.get("id")
+                if (str(user.get("email") or "").strip().lower() == wanted
+                        and _is_match(record, customer_uuid, user_id)):
+                    return record
+        return None

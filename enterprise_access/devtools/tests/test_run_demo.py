@@ -195,6 +195,28 @@ def test_the_default_ports_keep_the_readme_paths_and_other_ports_get_their_own()
     assert other.redeem_url("p") == "http://127.0.0.1:18100/api/v1/policy-redemption/p/redeem/"
 
 
+def test_each_demo_has_its_own_broker_folder_and_a_worker_and_reconciler_beside_the_service():
+    default = DemoPlan.for_ports(18000, 18270, var_dir="/repo/var")
+    other = DemoPlan.for_ports(18100, 18370, var_dir="/repo/var")
+    assert default.broker_dir == Path("/repo/var/celery")
+    assert other.broker_dir == Path("/repo/var/demo-18100-18370/celery")
+    assert run_demo.worker_command()[1:6] == ["-m", "celery", "-A", "enterprise_access", "worker"]
+    assert run_demo.reconciler_command()[2:] == ["reconcile_redemptions", "--every", "60", "--json"]
+
+
+@TRANSACTIONAL
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+                    reason="the child runs the demo's settings, on the SQLite test database's file")
+def test_the_reconciler_child_runs_a_pass(upstream, tmp_path):
+    """The reconciler's command line is one reconcile_redemptions accepts: one pass of it prints its summary."""
+    result = subprocess.run(
+        [*run_demo.reconciler_command(), "--passes", "1"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.local",
+             "LOCAL_SQLITE_PATH": str(settings.DATABASES["default"]["NAME"]), "EMULATOR_URL": upstream.url})
+    assert result.returncode == 0, result.stderr
+    assert "reservations_errors" in json.loads(result.stdout.strip().splitlines()[-1])
+
+
 # ----- only the emulator this run started --------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from typing import Callable
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -43,6 +44,8 @@ from enterprise_access.apps.subsidy_access_policy.forcing import inputs_digest
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
+    BulkForcingJob,
+    BulkForcingRow,
     ForcedPolicyRedemption,
     RedemptionAttempt,
     SubsidyAccessPolicy,
@@ -134,6 +137,8 @@ def make_world(with_attempts=True) -> World:
         "add_forcedpolicyredemption", "change_forcedpolicyredemption",
     ]))
     superuser = UserFactory(is_staff=True, is_superuser=True)
+    job = BulkForcingJob.objects.create(created_by=superuser, total=1)
+    BulkForcingRow.objects.create(job=job, position=1, forced_redemption=forced)
     objects = {
         "auth.Group": Group.objects.create(name="support"),
         "core.User": UserFactory(),
@@ -142,6 +147,7 @@ def make_world(with_attempts=True) -> World:
         "subsidy_access_policy.RedemptionAttempt": attempts.get("learner"),
         "subsidy_access_policy.ForcedPolicyRedemption": forced,
         "subsidy_access_policy.SubsidyAccessPolicy": policy,
+        "subsidy_access_policy.BulkForcingJob": job,
     }
     return World(policy, other_policy, foreign_policy, attempts, forced, objects, staff, superuser)
 
@@ -453,6 +459,18 @@ ADMIN_EXPECTED = {
     # A record's confirmation page: staff may look; only force_redemption's "Yes, redeem" spends.
     ("forced", "redeem_get"):                                           row(200, 200),
     ("forced", "redeem_post"):                                          row(403, 302),
+    # Bulk forcing jobs are written by the action only; staff may follow them and download their results.
+    ("subsidy_access_policy.BulkForcingJob", "changelist"):             row(200, 200),
+    ("subsidy_access_policy.BulkForcingJob", "add"):                    row(403, 403),
+    ("subsidy_access_policy.BulkForcingJob", "change"):                 row(200, 200),
+    ("subsidy_access_policy.BulkForcingJob", "history"):                row(200, 200),
+    ("subsidy_access_policy.BulkForcingJob", "delete"):                 row(403, 403),
+    ("bulk", "results"):                                                row(200, 200),
+    # Uploading and re-running need force_redemption: the superuser's upload answers its form, the run is a POST
+    # that answers a redirect (a job not stalled is not sent again).
+    ("bulk", "upload"):                                                 row(403, 200),
+    ("bulk", "upload_post"):                                            row(403, 200),
+    ("bulk", "run_again"):                                              row(403, 302),
 }
 # Only the superuser's confirmed action or "Yes, redeem" may redeem; every other cell leaves the record unredeemed.
 FORCE_REDEEMS = {("forced", "force_action_run"): {"superuser"}, ("forced", "redeem_post"): {"superuser"}}
@@ -465,6 +483,11 @@ def _admin_url(label, page, world):
     if label == "forced":
         label, page = FORCED, {"add_post": "add", "change_post": "change", "redeem_get": "redeem",
                                "redeem_post": "redeem"}.get(page, "changelist")
+        label, page = FORCED, {"add_post": "add", "change_post": "change"}.get(page, "changelist")
+    if label == "bulk":
+        label, page = "subsidy_access_policy.BulkForcingJob", page.removesuffix("_post")
+        if page == "upload":
+            return reverse("admin:subsidy_access_policy_bulkforcingjob_upload")
     app_label, model_name = label.lower().split(".")
     name = f"admin:{app_label}_{model_name}_{page}"
     if page in ("changelist", "add"):
@@ -489,8 +512,8 @@ def _admin_cells():
 @pytest.mark.parametrize(("label", "page", "caller", "expected"), list(_admin_cells()))
 def test_admin(request, label, page, caller, expected):
     redeems = caller in FORCE_REDEEMS.get((label, page), set())
-    if redeems or (page or "").startswith("redeem"):
-        request.getfixturevalue("upstream")
+    if redeems or (page or "").startswith("redeem") or (label, page) == ("bulk", "upload_post"):
+        request.getfixturevalue("upstream")  # the live emulator: confirmation pages and uploads ask upstream
     world = make_world(with_attempts=label in ("forced", ATTEMPT))
     client = client_for_caller(caller, world)
     url = _admin_url(label, page, world)
@@ -498,6 +521,11 @@ def test_admin(request, label, page, caller, expected):
         response = client.post(url, _forced_form(world))
     elif page == "change_post":
         response = client.post(url, _forced_form(world, course_run_key=demo.ORDINARY_RUNS[1]))
+    elif page == "upload_post":
+        response = client.post(url, {"policy": str(world.policy.uuid), "file": SimpleUploadedFile(
+            "learners.csv", f"lms_user_id,course_run_key\n{LEARNER},{RUN}\n".encode())})
+    elif page == "run_again":
+        response = client.post(url)
     elif page in ("force_action_confirm", "force_action_run"):
         data = {"action": "force_redemption_action", "_selected_action": [str(world.forced.pk)], "index": "0"}
         if page == "force_action_run":
@@ -518,6 +546,8 @@ def test_admin(request, label, page, caller, expected):
         assert forced_count == (2 if (page == "add_post" and caller == "superuser") else 1)  # wait_to_redeem
         if page == "change_post":
             assert (world.forced.course_run_key == demo.ORDINARY_RUNS[1]) == (caller == "superuser")
+    if label == "bulk":
+        assert ForcedPolicyRedemption.objects.count() == 1 and BulkForcingJob.objects.count() == 1  # nothing added
     if label == "forced" and page.startswith("force_action") and expected == 200:
         assert (b"are you sure" in response.content.lower()) == (caller == "superuser")
 

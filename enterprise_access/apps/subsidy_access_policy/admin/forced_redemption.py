@@ -15,6 +15,7 @@ history, the session or a message.
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -30,6 +31,7 @@ from enterprise_access.apps.api_client.exceptions import UpstreamAPIError
 from enterprise_access.apps.core.databases import lock_row
 from enterprise_access.apps.core.history_admin import ReadOnlyHistoryAdmin
 
+from ..bulk_forcing import start_bulk_forcing
 from ..forcing import (
     CODE_FORCING_INPUTS_CHANGED,
     force_redemption,
@@ -427,6 +429,7 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                 "title": "Force redemption: are you sure?",
                 "opts": self.model._meta,
                 "to_force": to_force,
+                "in_background": len(to_force) > settings.BULK_FORCING_INLINE_MAX,
                 "skipped": skipped,
                 "selected": records,
                 "action_name": "force_redemption_action",
@@ -438,6 +441,12 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
                 request, "admin/subsidy_access_policy/forcedpolicyredemption/force_redemption_confirmation.html",
                 context,
             )
+        if len(to_force) > settings.BULK_FORCING_INLINE_MAX:
+            # Too many to force within one request: a background job forces them (decision record 0019).
+            job = start_bulk_forcing(records=to_force, acting_user=request.user)
+            messages.success(request, f"{len(to_force)} records are being forced in the background"
+                                      f"{f' ({len(skipped)} already redeemed, skipped)' if skipped else ''}.")
+            return HttpResponseRedirect(reverse("admin:subsidy_access_policy_bulkforcingjob_change", args=[job.pk]))
         for record in skipped:
             messages.info(request, f"{record} was already redeemed (transaction {record.transaction_uuid}); skipped.")
         for record in to_force:

@@ -20,3 +20,4 @@ from .policy import (  # noqa: F401
     idempotency_key,
     is_reversed,
 )
+from .bulk_forcing import BulkForcingJob, BulkForcingRow  # noqa: F401

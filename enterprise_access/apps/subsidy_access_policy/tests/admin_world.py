@@ -19,6 +19,8 @@ from enterprise_access.apps.subsidy_access_policy import constants as c
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
     AttemptSource,
+    BulkForcingJob,
+    BulkForcingRow,
     ForcedPolicyRedemption,
     RedemptionAttempt,
 )
@@ -62,6 +64,7 @@ ATTEMPT_EXAMPLES = {
 }
 
 FORCED_STATES = ("waiting", "running", "redeemed", "errored")
+JOB_STATES = ("queued", "running", "stalled", "finished")
 
 
 def person(*, superuser=False, view_only=False, may_force=False, **fields):
@@ -145,6 +148,8 @@ def build_admin_world(*, days: int = 3):
         subsidy_access_policy=policies["per_learner_enrollment"], lms_user_id=demo.LEARNERS[0]["lms_user_id"],
         course_run_key=demo.EXEC_ED_RUN, wait_to_redeem=True, created_by=people.forcer, modified_by=people.forcer)
 
+    jobs = build_jobs(forced, people.forcer, now)
+
     attempts = []
     kinds = list(POLICY_KINDS)
     for index, outcome in enumerate(AttemptOutcome.values):
@@ -172,4 +177,32 @@ def build_admin_world(*, days: int = 3):
         forced_redemption_id=uuid4())
     attempts.append(gone)
     return SimpleNamespace(people=people, policies=policies, assignments=assignments, forced=forced,
-                           attempts=attempts)
+                           attempts=attempts, jobs=jobs)
+
+
+def build_jobs(forced, forcer, now):
+    """A bulk forcing job in every state; the finished one has a row of every result."""
+    results = [value for value, _ in BulkForcingRow.RESULTS if value]
+    records = list(forced.values())
+    jobs = {}
+    for state in JOB_STATES:
+        job = BulkForcingJob.objects.create(created_by=forcer, total=len(results) if state == "finished" else 2)
+        if state != "queued":
+            heartbeat = now - timedelta(hours=1) if state == "stalled" else now
+            job.started_at, job.heartbeat_at, job.runs = heartbeat - timedelta(minutes=1), heartbeat, 1
+        if state == "finished":
+            job.finished_at = now
+        job.save()
+        for position in range(1, job.total + 1):
+            record = records[(position - 1) % len(records)]
+            result = results[position - 1] if state == "finished" else (
+                BulkForcingRow.REDEEMED if position == 1 and state != "queued" else BulkForcingRow.PENDING)
+            BulkForcingRow.objects.create(
+                job=job, position=position, forced_redemption=record, result=result,
+                transaction_uuid=uuid4() if result in (BulkForcingRow.REDEEMED, BulkForcingRow.ALREADY_REDEEMED)
+                else None,
+                error_message="not_enough_value_in_subsidy: The subsidy has too little left." if result in (
+                    BulkForcingRow.ERRORED, BulkForcingRow.BUSY) else "",
+                finished_at=now if result else None)
+        jobs[state] = job
+    return jobs

@@ -41,6 +41,11 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "inde
 # Add pages nobody may open, and why. Staff who may only view get a 403 from every add page.
 ADD_PAGE_REFUSED = {
     "subsidy_access_policy.redemptionattempt": "attempt rows are written by the redemption workflow only",
+    "subsidy_access_policy.bulkforcingjob": "jobs are written by the 'Force redemption' action only",
+}
+# Own pages that staff who may only view may not open (403), and why.
+OWN_PAGE_REFUSED_TO_VIEWERS = {
+    "upload": "uploading forced redemptions needs the force_redemption permission",
 }
 # Pages of an admin's own (argument-less URLs besides changelist and add) that answer something else, and why.
 OWN_PAGE_STATUS = {
@@ -65,14 +70,14 @@ def registered():
 
 
 def own_pages(model_admin):
-    """(url, expected status) of each page an admin adds without arguments (summaries, uploads, completion)."""
+    """(url, expected status, view) of each page an admin adds without arguments (summaries, uploads, completion)."""
     standard = {"changelist", "add"}
     for pattern in model_admin.get_urls():
         name = pattern.name or ""
         view = name.removeprefix(f"{model_admin.opts.app_label}_{model_admin.opts.model_name}_")
         if view in standard or pattern.pattern.regex.groups or not name:
             continue
-        yield reverse(f"admin:{name}"), OWN_PAGE_STATUS.get(view, (200, ""))[0]
+        yield reverse(f"admin:{name}"), OWN_PAGE_STATUS.get(view, (200, ""))[0], view
 
 
 def own_object_pages(model_admin):
@@ -86,20 +91,20 @@ def own_object_pages(model_admin):
 
 
 def pages(model, model_admin):
-    """(url, expected status for a superuser) of every page of one model, besides its changelist's own links."""
+    """(url, expected status for a superuser, view) of every page of one model, besides its changelist's links."""
     add_status = 403 if label(model) in ADD_PAGE_REFUSED else 200
-    yield url(model, "add"), add_status
+    yield url(model, "add"), add_status, "add"
     yield from own_pages(model_admin)
     history_model = getattr(model, "history", None) if isinstance(model_admin, SimpleHistoryAdmin) else None
     extra = list(own_object_pages(model_admin))
     for obj in model._default_manager.all():
-        yield url(model, "change", obj.pk), 200
+        yield url(model, "change", obj.pk), 200, "change"
         for view in extra:
-            yield url(model, view, obj.pk), 200
+            yield url(model, view, obj.pk), 200, view
         if history_model is not None:
-            yield url(model, "history", obj.pk), 200
+            yield url(model, "history", obj.pk), 200, "history"
             for row in history_model.filter(**{model._meta.pk.attname: obj.pk}):
-                yield url(model, "simple_history", obj.pk, row.history_id), 200
+                yield url(model, "simple_history", obj.pk, row.history_id), 200, "simple_history"
 
 
 @pytest.fixture
@@ -137,9 +142,9 @@ def crawl(user):
         if model_admin.search_fields:
             for term in SEARCH_TERMS:
                 open_page(client, f"{changelist}?q={term}", 200, failures)
-        for path, status in pages(model, model_admin):
-            if view_only and path.endswith("/add/"):
-                status = 403  # staff who may only view may not add
+        for path, status, view in pages(model, model_admin):
+            if view_only and (view == "add" or view in OWN_PAGE_REFUSED_TO_VIEWERS):
+                status = 403  # staff who may only view may not add, nor upload
             open_page(client, path, status, failures)
     return failures
 

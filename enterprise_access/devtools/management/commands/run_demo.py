@@ -15,8 +15,11 @@ that is not as expected (decision 0017):
 5. Self-check: the printed request is made once for a throwaway learner; the transaction must appear in this run's
    emulator (so the service is this run's, wired to this run's emulator), and is then reversed.
 6. The printed learner and course are ones the service says can be redeemed now.
+7. Beside the service run, as in production, a Celery worker (background jobs such as bulk forcing, on kombu's
+   filesystem broker in the demo's own folder: no broker server) and ``reconcile_redemptions --every 60`` (the
+   reconciler that settles uncertain redemptions, decision 0011); see decision 0019.
 
-Ctrl-C stops both processes; running it again needs no cleanup.
+Ctrl-C stops every process it started; running it again needs no cleanup.
 """
 import json
 import os
@@ -89,6 +92,11 @@ class DemoPlan:
     def identifiers(self):
         return self.state_dir / "demo.json"
 
+    @property
+    def broker_dir(self):
+        """The Celery worker's filesystem broker: the demo's own, so two demos never take each other's jobs."""
+        return self.state_dir / "celery"
+
     def redeem_url(self, policy_uuid):
         return f"{self.service_url}/api/v1/policy-redemption/{policy_uuid}/redeem/"
 
@@ -142,6 +150,17 @@ def emulator_command(plan, run_token):
             "--db", str(plan.emulator_database), f"--run-token={run_token}"]
 
 
+def worker_command():
+    """The Celery worker child: one process (``solo`` pool), enough for a demo on SQLite."""
+    return [sys.executable, "-m", "celery", "-A", "enterprise_access", "worker", "--pool", "solo",
+            "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info"]
+
+
+def reconciler_command():
+    """The reconciler child: a pass every minute, as production runs it (decision 0011), one JSON line a pass."""
+    return [sys.executable, MANAGE, "reconcile_redemptions", "--every", "60", "--json"]
+
+
 def _stop(process):
     """
     SIGTERM, not SIGINT: a demo started in the background (``make demo &``) has SIGINT ignored, and so have its
@@ -166,7 +185,7 @@ def _learner_token(learner):
 
 
 class Command(BaseCommand):
-    help = "Run the emulator and the service with the demo world; Ctrl-C stops both."
+    help = "Run the emulator, the service, a Celery worker and the reconciler with the demo world; Ctrl-C stops them."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="The service's port on 127.0.0.1.")
@@ -186,8 +205,9 @@ class Command(BaseCommand):
         previous_sigterm = signal.signal(signal.SIGTERM, _terminate)
         run_token = secrets.token_hex(16)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": CHILD_SETTINGS, "PYTHONUNBUFFERED": "1",
-               "EMULATOR_URL": plan.emulator_url, "LOCAL_SQLITE_PATH": str(plan.database)}
-        emulator = service = None
+               "EMULATOR_URL": plan.emulator_url, "LOCAL_SQLITE_PATH": str(plan.database),
+               "CELERY_BROKER_DIR": str(plan.broker_dir)}
+        emulator = service = worker = reconciler = None
         try:
             plan.state_dir.mkdir(parents=True, exist_ok=True)
             emulator = subprocess.Popen(emulator_command(plan, run_token), env=env)
@@ -197,25 +217,31 @@ class Command(BaseCommand):
             service = subprocess.Popen([sys.executable, MANAGE, "runserver", f"{HOST}:{plan.port}", "--noreload"],
                                        env=env)
             self._verify_service(plan, service)
+            worker = subprocess.Popen(worker_command(), env=env, cwd=settings.BASE_DIR)
+            reconciler = subprocess.Popen(reconciler_command(), env=env, cwd=settings.BASE_DIR)
             checked = self._self_check(plan, world, demo.self_check_learner(secrets.randbelow(99_999_999)))
             learner, content_key, token = self._redeemable_pair(plan, world)
             # Both answered as this run's; they must still be the processes this run started.
-            self._alive(emulator, "upstream emulator")
-            self._alive(service, "service")
+            children = ((emulator, "upstream emulator"), (service, "service"), (worker, "Celery worker"),
+                        (reconciler, "reconciler"))
+            for process, what in children:
+                self._alive(process, what)
             plan.identifiers.write_text(json.dumps(world, indent=2))
             self._print_welcome(plan, world, learner, content_key, token, checked)
             while True:
-                for process, what in ((emulator, "upstream emulator"), (service, "service")):
+                for process, what in children:
                     if process.poll() is not None:
                         raise CommandError(f"The {what} stopped (exit code {process.returncode}).")
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            self.stdout.write("\nStopping the service and the emulator.")
+            self.stdout.write("\nStopping the service, the worker, the reconciler and the emulator.")
         finally:
             # A second Ctrl-C, or `timeout` signalling the whole process group, must not cut the shutdown short.
             previous_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             try:
+                _stop(reconciler)
+                _stop(worker)
                 _stop(service)
                 _stop(emulator)
             finally:
@@ -337,6 +363,8 @@ class Command(BaseCommand):
   Ports:             service {plan.port}, emulator {plan.emulator_port}  (others: make demo PORT=… EMULATOR_PORT=…)
   Database:          {plan.database}
   Emulator database: {plan.emulator_database}
+  Celery worker:     background jobs (bulk forcing), broker folder {plan.broker_dir}
+  Reconciler:        reconcile_redemptions --every 60 (settles uncertain redemptions, as production does)
   Demo identifiers:  {plan.identifiers}
   Self-check:        redeemed {checked['content_key']} for throwaway learner {checked['learner']['lms_user_id']}
                      through this service, found transaction {checked['transaction_uuid']}
