@@ -483,7 +483,6 @@ def _admin_url(label, page, world):
     if label == "forced":
         label, page = FORCED, {"add_post": "add", "change_post": "change", "redeem_get": "redeem",
                                "redeem_post": "redeem"}.get(page, "changelist")
-        label, page = FORCED, {"add_post": "add", "change_post": "change"}.get(page, "changelist")
     if label == "bulk":
         label, page = "subsidy_access_policy.BulkForcingJob", page.removesuffix("_post")
         if page == "upload":
