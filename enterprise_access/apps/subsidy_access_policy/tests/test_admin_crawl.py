@@ -51,6 +51,10 @@ OWN_PAGE_REFUSED_TO_VIEWERS = {
 OWN_PAGE_STATUS = {
     "djangoql_suggestions": (400, "DjangoQL's completion endpoint needs ?field=<name>"),
 }
+# Row pages of an admin's own that answer a GET with something else, and why.
+OBJECT_PAGE_STATUS = {
+    "run_again": (405, "re-running a bulk forcing job is a POST only (the job page's button)"),
+}
 # Pages of one row that every admin has; an admin's own ones (own_object_pages) are crawled for every row too.
 STANDARD_OBJECT_PAGES = {"change", "delete", "history", "simple_history"}
 SAME_PAGE_LINK = re.compile(r'href="(\?[^"]*)"')
@@ -100,7 +104,7 @@ def pages(model, model_admin):
     for obj in model._default_manager.all():
         yield url(model, "change", obj.pk), 200, "change"
         for view in extra:
-            yield url(model, view, obj.pk), 200, view
+            yield url(model, view, obj.pk), OBJECT_PAGE_STATUS.get(view, (200, ""))[0], view
         if history_model is not None:
             yield url(model, "history", obj.pk), 200, "history"
             for row in history_model.filter(**{model._meta.pk.attname: obj.pk}):
@@ -161,7 +165,7 @@ def test_every_admin_page_opens_for_view_only_staff(world):
 
 def test_the_crawl_opens_the_confirmation_page_of_every_forced_record(world):
     """The crawl reaches the admin's own row pages: a forced redemption's confirmation, in every state."""
-    crawled = {path for path, _ in pages(ForcedPolicyRedemption, admin.site._registry[ForcedPolicyRedemption])}
+    crawled = {path for path, _, _ in pages(ForcedPolicyRedemption, admin.site._registry[ForcedPolicyRedemption])}
     records = list(world.forced.values())
     assert {record.state for record in records} == set(FORCED_STATES) and "exec_ed_waiting" in world.forced
     assert all(url(ForcedPolicyRedemption, "redeem", record.pk) in crawled for record in records)
