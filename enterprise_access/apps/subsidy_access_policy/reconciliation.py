@@ -68,7 +68,7 @@ def reconcile_reservation(reservation, *, takeover_seconds=None, now=None) -> st
     takeover_seconds = settings.RECONCILE_TAKEOVER_SECONDS if takeover_seconds is None else takeover_seconds
     reservation = SpendReservation.objects.using(DB).filter(pk=reservation.pk).first()
     if reservation is None or reservation.state not in OPEN_STATES:
-        return reservation.state if reservation is not None else ReservationState.RELEASED
+        return "already_settled"  # settled since the caller listed it: by its run, or by another pass
     now = now or reservations.database_now(reservation.policy_id)
     aged = _aged(reservation, now, takeover_seconds)
     if reservation.state == ReservationState.RESERVED:

@@ -424,6 +424,21 @@ def test_the_reconcile_command_prints_its_summary_and_is_safe_to_run_twice_at_on
     assert_money_invariants(upstream, policy)
 
 
+def test_a_reservation_settled_after_a_pass_listed_it_is_not_counted_again(upstream, settings):
+    # Two passes list the same open reservation; the first settles it before the second reads it. The second must
+    # report it as settled elsewhere, not as one more commitment (seen on MariaDB: two passes summed to 2).
+    policy = build_world_policy()
+    settings.SUBSIDY_CREATE_RETRIES = 0
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=0, phase="after", times=1)
+    redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"], content_key=upstream.run)
+    listed = SpendReservation.objects.get(policy=policy)
+    assert listed.state == ReservationState.UNCERTAIN
+    assert settle_everything()["reservations_committed"] == 1
+    from enterprise_access.apps.subsidy_access_policy.reconciliation import reconcile_reservation
+    assert reconcile_reservation(listed, takeover_seconds=0) == "already_settled"
+    assert_money_invariants(upstream, policy)
+
+
 def test_a_young_reservation_the_ledger_does_not_know_is_left_counted(upstream, settings):
     """Not found on the ledger, but its run may still be sending: only after the takeover delay is it released."""
     policy = build_world_policy(spend_limit=upstream.price)

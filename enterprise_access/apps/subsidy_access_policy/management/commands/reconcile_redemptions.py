@@ -14,8 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...reconciliation import reconcile
 
-SUMMARY_KEYS = ("reservations_examined", "reservations_committed", "reservations_released", "reservations_open",
-                "reservations_errors", "attempts_finished", "forced_records_released", "reservations_still_open")
+SUMMARY_KEYS = ("reservations_examined", "reservations_committed", "reservations_released",
+                "reservations_already_settled", "reservations_open", "reservations_errors", "attempts_finished",
+                "forced_records_released", "reservations_still_open")
 
 
 class Command(BaseCommand):
