@@ -28,7 +28,7 @@ from django.utils.html import format_html
 from ..bulk_forcing import enqueue, job_counts, results_csv
 from ..bulk_upload import UploadRefused, read_upload, save_upload, validate_rows
 from ..models import BulkForcingJob, BulkForcingRow, SubsidyAccessPolicy
-from .forced_redemption import FORCE_PERMISSION
+from .forced_redemption import StaffSeeForcersAct
 
 TEMPLATES = "admin/subsidy_access_policy/bulkforcingjob/"
 SIGNING_SALT = "enterprise_access.bulk_upload"
@@ -52,7 +52,7 @@ def _signer_salt(request, policy) -> str:
 
 
 @admin.register(BulkForcingJob)
-class BulkForcingJobAdmin(admin.ModelAdmin):
+class BulkForcingJobAdmin(StaffSeeForcersAct, admin.ModelAdmin):
     """Jobs are written by the "Force redemption" action; here they are only followed."""
 
     list_display = ("job_link", "state", "progress", "created_by", "created", "finished_at")
@@ -61,15 +61,6 @@ class BulkForcingJobAdmin(admin.ModelAdmin):
     change_list_template = TEMPLATES + "change_list.html"
 
     # ----- permissions ------------------------------------------------------------------------------
-
-    def has_force_permission(self, request) -> bool:
-        return request.user.is_active and request.user.has_perm(FORCE_PERMISSION)
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
     def has_add_permission(self, request):
         return False

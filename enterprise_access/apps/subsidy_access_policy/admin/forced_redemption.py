@@ -68,6 +68,20 @@ REDEEM_BUTTON = "_redeem"
 COPIED_FROM = "copied_from"
 
 
+class StaffSeeForcersAct:
+    """Admin permissions of the forcing pages: any active staff member may look; holders of
+    ``force_redemption`` may act."""
+
+    def has_force_permission(self, request) -> bool:
+        return request.user.is_active and request.user.has_perm(FORCE_PERMISSION)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+
 class StateFilter(admin.SimpleListFilter):
     """Waiting (never ran, or ran and must be forced again), redeemed, or errored on its last run."""
 
@@ -106,7 +120,7 @@ def report(request, record: ForcedPolicyRedemption, result) -> None:
 
 
 @admin.register(ForcedPolicyRedemption)
-class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
+class ForcedPolicyRedemptionAdmin(StaffSeeForcersAct, ReadOnlyHistoryAdmin):
     """
     Forced redemptions. Anyone on staff may look; only holders of ``force_redemption`` may add or force.
 
@@ -150,15 +164,6 @@ class ForcedPolicyRedemptionAdmin(ReadOnlyHistoryAdmin):
     )
 
     # ----- permissions ------------------------------------------------------------------------------
-
-    def has_force_permission(self, request) -> bool:
-        return request.user.is_active and request.user.has_perm(FORCE_PERMISSION)
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
     def has_add_permission(self, request):
         return self.has_force_permission(request)
