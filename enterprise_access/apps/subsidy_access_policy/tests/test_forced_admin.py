@@ -171,6 +171,7 @@ def test_the_action_asks_for_confirmation_then_forces_each_record(client, upstre
     html = page.content.decode()
     assert page.status_code == 200 and "powerful tool" in html and "use it with caution" in html
     assert str(good.pk) in html and str(bad.pk) in html
+    assert "the catalog price" in html and ">None<" not in html  # a per-learner policy has no price of its own
     assert not RedemptionAttempt.objects.exists()  # nothing happens before the confirmation
 
     response = client.post(reverse(LIST_URL), _select([good, bad], confirm=True), follow=True)
