@@ -218,7 +218,10 @@ class Command(BaseCommand):
                                        env=env)
             self._verify_service(plan, service)
             worker = subprocess.Popen(worker_command(), env=env, cwd=settings.BASE_DIR)
-            reconciler = subprocess.Popen(reconciler_command(), env=env, cwd=settings.BASE_DIR)
+            # A JSON line a minute would bury the welcome: the passes go to a log beside the demo's databases.
+            with open(plan.state_dir / "reconcile.log", "a", encoding="utf-8") as reconcile_log:
+                reconciler = subprocess.Popen(reconciler_command(), env=env, cwd=settings.BASE_DIR,
+                                              stdout=reconcile_log)
             checked = self._self_check(plan, world, demo.self_check_learner(secrets.randbelow(99_999_999)))
             learner, content_key, token = self._redeemable_pair(plan, world)
             # Both answered as this run's; they must still be the processes this run started.
@@ -364,7 +367,8 @@ class Command(BaseCommand):
   Database:          {plan.database}
   Emulator database: {plan.emulator_database}
   Celery worker:     background jobs (bulk forcing), broker folder {plan.broker_dir}
-  Reconciler:        reconcile_redemptions --every 60 (settles uncertain redemptions, as production does)
+  Reconciler:        reconcile_redemptions --every 60 (settles uncertain redemptions, as production does;
+                     a JSON line a pass in {plan.state_dir / 'reconcile.log'})
   Demo identifiers:  {plan.identifiers}
   Self-check:        redeemed {checked['content_key']} for throwaway learner {checked['learner']['lms_user_id']}
                      through this service, found transaction {checked['transaction_uuid']}
