@@ -243,8 +243,8 @@ def never_sent(exc) -> bool:
     could not be made (refused, unresolvable, connect timeout). A read timeout, or a connection dropped after the
     request was written, may follow a request the upstream processed.
     """
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.InvalidJSONError)):
+        return True  # a body that could not be encoded is refused before any byte is sent
     if not isinstance(exc, requests.ConnectionError):
         return False
     seen, cause = 0, exc

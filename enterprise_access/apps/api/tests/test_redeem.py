@@ -89,6 +89,18 @@ def test_bad_input_400_per_field(policy, body, field):
     assert field in response.json()
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_metadata_number_json_cannot_carry_is_a_400_and_nothing_is_held(policy, upstream, number):
+    # 1e400 parses as infinity; sent on, the create could not be encoded and the run said "uncertain" (202) and held
+    # the money for minutes, though nothing had left this service.
+    raw = f'{{"lms_user_id": 101, "content_key": "{RUN}", "metadata": {{"geag_first_name": {number}}}}}'
+    response = learner_client().generic("POST", redeem_url(policy.uuid), raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "finite number" in str(response.json()["metadata"])
+    assert not RedemptionAttempt.objects.filter(policy_uuid=policy.uuid).exclude(outcome="not_redeemable").exists()
+    assert not [r for r in upstream.control.requests(service="subsidy") if r["method"] == "POST"]
+
+
 # ----- outcomes -----------------------------------------------------------------------------------------
 
 

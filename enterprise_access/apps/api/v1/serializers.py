@@ -1,5 +1,6 @@
 """Input and output serializers of API v1. Inputs are strict: no silent coercion of a string into an int."""
 import json
+import math
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
@@ -81,6 +82,8 @@ class RedeemRequestSerializer(serializers.Serializer):
                               f"details, keys starting with '{c.EXEC_ED_METADATA_PREFIX}'.")
             elif not isinstance(item, (str, int, float, bool, type(None))):
                 errors.append(f"'{key}' must be a string, a number, a boolean or null.")
+            elif isinstance(item, float) and not math.isfinite(item):
+                errors.append(f"'{key}' must be a finite number (JSON has no NaN or infinity).")
             elif isinstance(item, str) and len(item) > MAX_METADATA_VALUE_LENGTH:
                 errors.append(f"'{key}' must be at most {MAX_METADATA_VALUE_LENGTH} characters.")
         if errors:

@@ -232,3 +232,9 @@ def test_real_token_endpoint_refused(settings, closed_port):
         api_client.get_catalog_client().contains_content_items(CATALOG_UUID, [RUN_KEY])
     assert (raised.value.service, raised.value.code) == ("oauth", "connection_error")
     assert raised.value.request_sent is False  # no token, so the API call itself never left
+
+
+def test_a_body_that_cannot_be_encoded_never_left_so_it_is_not_uncertain():
+    # requests refuses NaN/infinity in a JSON body before sending a byte: a retry or a release is safe.
+    error = requests.exceptions.InvalidJSONError("Out of range float values are not JSON compliant")
+    assert api_client.base.never_sent(error) is True
