@@ -17,7 +17,7 @@ URL = "/api/v1/redemption-attempts/"
 A = "0da00000-0000-4000-8000-00000000000a"
 B = "0da00000-0000-4000-8000-00000000000b"
 PAT, SAM = 101, 102
-STAFF_ONLY = {"error_payload", "error_message", "request_metadata", "acting_user"}
+STAFF_ONLY = {"error_payload", "error_message", "request_metadata", "acting_user", "error_code"}
 
 # name: (roles, lms_user_id, {row: "staff" | "learner"} for every row the caller sees)
 CALLERS = {

@@ -70,7 +70,8 @@ def test_learner_sees_only_their_own_rows_without_internal_errors(rows):
     assert uuids(response) == {str(rows["sam_error"].uuid)}
     row = response.json()["results"][0]
     assert "error_payload" not in row and "error_message" not in row and "acting_user" not in row
-    assert row["error_code"] == "enrollment_error"
+    # The upstream's error code is its own text (a hostile or broken upstream can put anything there): staff only.
+    assert "error_code" not in row and row["outcome"] and row["error_status"] == 422
     assert client.get(f"{URL}{rows['pat_ok'].uuid}/").status_code == 404
     detail = client.get(f"{URL}{rows['sam_error'].uuid}/").json()
     assert "error_payload" not in detail

@@ -13,6 +13,8 @@ PUBLIC_FIELDS = [
 ]
 # Internal: the raw upstream error body and who acted, for support staff and operators only.
 INTERNAL_FIELDS = ["error_payload", "acting_user"]
+# Staff-only among the public fields: upstream text, and what was sent upstream.
+LEARNER_HIDDEN_FIELDS = ("error_message", "request_metadata", "error_code")
 
 
 class RedemptionAttemptSerializer(serializers.ModelSerializer):
@@ -29,7 +31,8 @@ class LearnerRedemptionAttemptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RedemptionAttempt
-        fields = [f for f in PUBLIC_FIELDS if f not in ("error_message", "request_metadata")]
+        # error_code is the upstream's own code when it gave one (any text): the learner reads reason and outcome.
+        fields = [f for f in PUBLIC_FIELDS if f not in LEARNER_HIDDEN_FIELDS]
         read_only_fields = fields
 
 
@@ -54,6 +57,8 @@ class RedemptionAttemptSchemaSerializer(serializers.ModelSerializer):
     """
 
     error_message = serializers.CharField(required=False, help_text="Human-readable error text (not for learners).")
+    error_code = serializers.CharField(required=False, help_text="The failing service's error code, or ours (not for "
+                                                                 "learners: an upstream's code is its own text).")
     request_metadata = serializers.JSONField(required=False, allow_null=True,
                                              help_text="The metadata sent to the subsidy service (not for learners).")
     error_payload = serializers.JSONField(required=False, allow_null=True,
