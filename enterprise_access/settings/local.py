@@ -34,12 +34,10 @@ DATABASES = {
 }
 DATABASES = with_independent_alias(DATABASES)
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "django_cache",
-    }
-}
+# A cache in each process's memory. A database cache would write through the independent alias from inside the
+# admin's transaction on default, and SQLite's single writer made such saves wait 20 s, or fail (decision 0017).
+# Nothing's correctness rests on the cache (decision 0010), so per-process copies are fine.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 EMULATOR_URL = os.environ.get("EMULATOR_URL", "http://127.0.0.1:18270")
 ENTERPRISE_SUBSIDY_URL = f"{EMULATOR_URL}/subsidy"

@@ -89,3 +89,29 @@ def test_unknown_pages_outside_the_api_stay_html(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+CACHE_INSIDE_A_WRITE = """
+import django; django.setup()
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import transaction
+from django.contrib.auth import get_user_model
+call_command("migrate", verbosity=0)
+call_command("createcachetable", verbosity=0)
+with transaction.atomic():  # as every admin save is
+    get_user_model().objects.create(username="writer")
+    cache.set("tenancy-read", "c0ffee")
+    print(cache.get("tenancy-read"))
+"""
+
+
+def test_the_local_cache_works_inside_an_admin_write_on_sqlite(tmp_path):
+    # The demo's cache used to be a database cache on the second alias: inside the admin's write transaction SQLite
+    # made it wait for the write lock (20 s), then fail ('database is locked'): admin saves stalled or answered 500.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "enterprise_access.settings.local",
+           "LOCAL_SQLITE_PATH": str(tmp_path / "local.sqlite3")}
+    done = subprocess.run([sys.executable, "-c", CACHE_INSIDE_A_WRITE], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "c0ffee"
