@@ -280,6 +280,20 @@ class _Stop(Exception):
         self.result = result
 
 
+def _paid_under_another_policy(policy, request) -> list:
+    """
+    The learner's committed, unreversed transactions for this content under the customer's policies on *other*
+    subsidies (each subsidy's own can-redeem sees only its ledger): found from our committed reservations, then
+    confirmed on the ledger, so a reversal (a refund) frees the learner to redeem again.
+    """
+    found = []
+    for reservation in reservations.committed_under_other_policies(policy, request.lms_user_id, request.content_key):
+        tx = get_subsidy_client().retrieve_transaction(reservation.transaction_uuid)
+        if tx.get("state") == c.TRANSACTION_STATE_COMMITTED and not is_reversed(tx):
+            found.append({**tx, "subsidy_uuid": str(reservation.subsidy_uuid)})
+    return found
+
+
 def _not_redeemable(reason, *, code="", message="", existing=()) -> _Stop:
     return _Stop(RedemptionResult(outcome=AttemptOutcome.NOT_REDEEMABLE, reason=reason, code=code,
                                   error_message=message, existing_transactions=list(existing)))
@@ -561,7 +575,8 @@ def _run(request: RedemptionRequest, recorder: AttemptRecorder, run: _RunState) 
         decision = decision.refused(c.REASON_EXEC_ED_DETAILS_MISSING)
     if existing:
         # The ledger may now answer what an earlier run of this learner and content left open.
-        open_ones = reservations.open_reservations_for(policy.subsidy_uuid, request.lms_user_id, request.content_key)
+        open_ones = reservations.open_reservations_for(policy.enterprise_customer_uuid, request.lms_user_id,
+                                                       request.content_key)
         if open_ones:
             reservations.settle_from_transactions(open_ones, existing,
                                                   owner_gone=_owner_gone(reservations.database_now(policy.uuid)))
@@ -583,6 +598,12 @@ def _run(request: RedemptionRequest, recorder: AttemptRecorder, run: _RunState) 
                        "manage.py check_policy_tenancy lists every such policy.")
         raise _not_redeemable(decision.reason, code=code, message=message, existing=existing)
 
+    elsewhere = _paid_under_another_policy(policy, request)
+    if elsewhere:
+        raise _not_redeemable(
+            c.REASON_LEARNER_ALREADY_REDEEMED, existing=existing + elsewhere,
+            message=f"The learner already holds this content through transaction {elsewhere[0].get('uuid')} of "
+                    f"subsidy {elsewhere[0].get('subsidy_uuid') or '(another)'}: nothing more is charged.")
     key = idempotency_key(subsidy_uuid=policy.subsidy_uuid, policy_uuid=policy.uuid, lms_user_id=request.lms_user_id,
                           content_key=request.content_key, existing_transactions=existing)
     recorder.note(idempotency_key=key)

@@ -75,7 +75,7 @@ def reserve(*, policy, snapshot: SpendSnapshot, lms_user_id, content_key, amount
     Returns a refusal reason when the policy is no longer redeemable or a limit would be passed, or the conflicting
     open reservation when another run holds this learner and content on the subsidy.
     """
-    claim = learner_content_claim(policy.subsidy_uuid, lms_user_id, content_key)
+    claim = learner_content_claim(policy.enterprise_customer_uuid, lms_user_id, content_key)
 
     def attempt():
         with transaction.atomic(using=DB):
@@ -211,9 +211,23 @@ def state_for_transaction(tx) -> str:
     return ReservationState.SENT  # created or pending: the ledger counts it, and so do we, until it settles
 
 
-def open_reservations_for(subsidy_uuid, lms_user_id, content_key):
+def open_reservations_for(customer_uuid, lms_user_id, content_key):
     return list(SpendReservation.objects.using(DB).filter(
-        open_claim=learner_content_claim(subsidy_uuid, lms_user_id, content_key)))
+        open_claim=learner_content_claim(customer_uuid, lms_user_id, content_key)))
+
+
+def committed_under_other_policies(policy, lms_user_id, content_key) -> list:
+    """
+    This learner's committed reservations of ``content_key`` under the customer's *other* policies on other subsidies
+    (the learner's redemption under this subsidy is the ledger's can-redeem to see). Reads the
+    (policy, learner, state) index, one policy at a time.
+    """
+    others = (SubsidyAccessPolicy.objects.using(DB)
+              .filter(enterprise_customer_uuid=policy.enterprise_customer_uuid)
+              .exclude(subsidy_uuid=policy.subsidy_uuid).values_list("uuid", flat=True))
+    return list(SpendReservation.objects.using(DB).filter(
+        policy_id__in=list(others), lms_user_id=lms_user_id, state=ReservationState.COMMITTED,
+        content_key=content_key, transaction_uuid__isnull=False))
 
 
 def settle_from_transactions(reservations, transactions, *, owner_gone) -> list:

@@ -155,6 +155,10 @@ def can_redeem_by_content(*, customer_uuid, lms_user_id: int, content_keys) -> l
                 redeemable.append(policy)
             else:
                 answer.refused.setdefault(decision.reason, []).append(policy.uuid)
+        if redeemable and answer.has_successful_redemption:
+            # The learner already holds this content (under any of the customer's policies): no policy pays again.
+            answer.refused.setdefault(c.REASON_LEARNER_ALREADY_REDEEMED, []).extend(p.uuid for p in redeemable)
+            redeemable = []
         for policy in redeemable:
             if policy.subsidy_uuid not in subsidies:
                 try:

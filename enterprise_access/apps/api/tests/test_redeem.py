@@ -193,7 +193,7 @@ def test_the_same_redemption_already_running_is_429(policy, upstream):
     SpendReservation.objects.create(
         idempotency_key="another-run", policy=policy, subsidy_uuid=policy.subsidy_uuid, lms_user_id=101,
         content_key=RUN, amount_cents=100, state="sent", created=timezone.now(),
-        open_claim=learner_content_claim(policy.subsidy_uuid, 101, RUN))
+        open_claim=learner_content_claim(policy.enterprise_customer_uuid, 101, RUN))
     response = learner_client().post(redeem_url(policy.uuid), _body(), format="json")
     assert response.status_code == 429, response.content
     assert response.json()["code"] == "redemption_in_progress"

@@ -31,9 +31,12 @@ class ReservationState(models.TextChoices):
 OPEN_STATES = (ReservationState.RESERVED, ReservationState.SENT, ReservationState.UNCERTAIN)
 
 
-def learner_content_claim(subsidy_uuid, lms_user_id, content_key) -> str:
-    """The value that makes one open reservation per learner and content on a subsidy (a unique column)."""
-    text = f"{str(subsidy_uuid).replace('-', '').lower()}|{int(lms_user_id)}|{content_key}"
+def learner_content_claim(customer_uuid, lms_user_id, content_key) -> str:
+    """
+    The value that makes one open reservation per learner and content across an enterprise customer's policies (a
+    unique column): every policy of one subsidy is that subsidy's customer's, so this also covers one subsidy.
+    """
+    text = f"{str(customer_uuid).replace('-', '').lower()}|{int(lms_user_id)}|{content_key}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

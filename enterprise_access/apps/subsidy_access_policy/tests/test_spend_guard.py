@@ -14,7 +14,7 @@ from django.utils import timezone
 from enterprise_access.apps.api.tests.helpers import learner_client, operator_client, redeem_url
 from enterprise_access.apps.content_assignments.constants import AssignmentState
 from enterprise_access.apps.subsidy_access_policy import constants as c
-from enterprise_access.apps.subsidy_access_policy import redemption
+from enterprise_access.apps.subsidy_access_policy import redemption, selectors
 from enterprise_access.apps.subsidy_access_policy.forcing import force_redemption
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptOutcome,
@@ -200,6 +200,43 @@ def test_two_policies_sharing_a_subsidy_charge_the_same_learner_once(upstream):
     # Asking again under the other policy is refused: the learner already has it.
     again = redeem_policy(policy=two if results[0].succeeded else one, lms_user_id=learner, content_key=upstream.run)
     assert again.reason == c.REASON_LEARNER_ALREADY_REDEEMED
+
+
+def learner_charges(upstream, policies, learner, content_key):
+    return [tx for policy in policies for tx in upstream.control.transactions(policy.subsidy_uuid)
+            if tx.get("lms_user_id") == learner and tx.get("content_key") == content_key and tx["state"] != "failed"
+            and str(tx.get("subsidy_access_policy_uuid")) == str(policy.uuid)]
+
+
+def test_one_customer_two_subsidies_charge_a_learner_once_for_a_course(upstream):
+    # Found by a hostile review: a learner paid for the same run under P1 (subsidy S1) and then P3 (subsidy S3), and
+    # can-redeem recommended the second. The customer's policies pay a learner once for a content.
+    first, second = build_world_policy("per_learner_enrollment"), build_world_policy("per_learner_spend")
+    assert first.subsidy_uuid != second.subsidy_uuid
+    learner = upstream.learner["lms_user_id"]
+    assert redeem_policy(policy=first, lms_user_id=learner, content_key=upstream.run).succeeded
+
+    [answer] = selectors.can_redeem_by_content(customer_uuid=first.enterprise_customer_uuid, lms_user_id=learner,
+                                               content_keys=[upstream.run])
+    assert answer.has_successful_redemption and answer.chosen is None
+    again = redeem_policy(policy=second, lms_user_id=learner, content_key=upstream.run)
+    assert (again.outcome, again.reason) == (AttemptOutcome.NOT_REDEEMABLE, c.REASON_LEARNER_ALREADY_REDEEMED)
+    charges = learner_charges(upstream, (first, second), learner, upstream.run)
+    assert len(charges) == 1
+
+    # A refund (reversal) frees the learner to redeem it again, under the other policy.
+    upstream.control.reverse(charges[0]["uuid"])
+    assert redeem_policy(policy=second, lms_user_id=learner, content_key=upstream.run).succeeded
+
+
+def test_one_customer_two_subsidies_at_the_same_moment_charge_once(upstream):
+    first, second = build_world_policy("per_learner_enrollment"), build_world_policy("per_learner_spend")
+    upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=None, delay_ms=400, times=1)
+    learner = upstream.learner["lms_user_id"]
+    results = run_concurrently(lambda policy: redeem_policy(policy=policy, lms_user_id=learner,
+                                                            content_key=upstream.run), [(first,), (second,)])
+    assert [r.succeeded for r in results].count(True) == 1
+    assert len(learner_charges(upstream, (first, second), learner, upstream.run)) == 1
 
 
 def test_fifty_repeats_of_one_redemption_make_one_transaction(upstream):
