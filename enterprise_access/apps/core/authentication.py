@@ -78,8 +78,10 @@ def identity_from_claims(payload) -> LmsIdentity:
                 f"{MAX_ROLE_LENGTH} characters."
             )
     email = payload.get("email")
-    if email is not None and (not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH):
-        raise TokenClaimError(f"The token's email claim must be a string of at most {MAX_EMAIL_LENGTH} characters.")
+    if email is not None and (not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH
+                              or not email.isprintable()):
+        raise TokenClaimError(f"The token's email claim must be a string of at most {MAX_EMAIL_LENGTH} printable "
+                              "characters.")
     username = payload.get("preferred_username")
     if username is None:
         username = payload.get("username")

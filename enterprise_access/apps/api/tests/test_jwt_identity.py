@@ -111,7 +111,8 @@ def test_a_roles_claim_of_the_wrong_shape_gets_401_with_a_message(roles):
     assert "roles" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("email", [5, ["a@example.org"], {"a": 1}, True, "a" * 250 + "@x.org"])
+@pytest.mark.parametrize("email", [5, ["a@example.org"], {"a": 1}, True, "a" * 250 + "@x.org", "pat\x00@example.org",
+                                   "pat\n@example.org"])
 def test_an_email_claim_that_is_not_a_short_string_gets_401(email):
     response = _get(_token(email=email))
     assert response.status_code == 401
