@@ -210,3 +210,11 @@ def test_json_at_the_depth_limit_is_parsed(a_policy):
 ])
 def test_depth_counts_brackets_outside_strings_only(text, deep):
     assert json_depth_exceeds(text, MAX_JSON_DEPTH) is deep
+
+
+@pytest.mark.parametrize("digits", ["١٠١", "１０１", "𝟏𝟎𝟏"])
+def test_a_learner_id_in_other_digits_is_a_400(digits):
+    # str.isdigit() takes Arabic-Indic, full-width and mathematical digits, which int() reads as 101.
+    url = f"/api/v1/policy-redemption/enterprise-customer/{CUSTOMER_UUID}/can-redeem/"
+    response = operator_client().get(url, {"content_key": "course-v1:DemoU+Cooking101+1T2027", "lms_user_id": digits})
+    assert_names(response, 400, "lms_user_id")

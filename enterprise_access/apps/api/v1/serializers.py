@@ -26,7 +26,7 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or isinstance(data, float):
             self.fail("invalid")
-        if isinstance(data, str) and not (self.allow_digit_string and data.strip().isdigit()):
+        if isinstance(data, str) and not (self.allow_digit_string and data.strip().isdigit() and data.isascii()):
             self.fail("invalid")
         if not isinstance(data, (int, str)):
             self.fail("invalid")
