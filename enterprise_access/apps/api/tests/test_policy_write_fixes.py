@@ -251,3 +251,31 @@ def test_the_admin_form_refuses_malformed_groups(upstream, client, bad):
     assert response.status_code == 200 and "enterprise_group_uuids" in response.context["adminform"].form.errors
     policy.refresh_from_db()
     assert policy.enterprise_group_uuids == []
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "independent"])
+def test_the_finding_with_two_real_requests_at_once(upstream):
+    """The finding's repro: A's subsidy change waits on a slow upstream; B switches the policy off meanwhile."""
+    import time
+
+    from enterprise_access.devtools.testing import run_concurrently
+
+    policy = PerLearnerEnrollmentPolicyFactory(**DEMO, active=True)
+    new_subsidy = demo.SUBSIDY_UUIDS["per_learner_spend"]
+    upstream.control.set_latency(1500)
+
+    def patch(delay, change):
+        time.sleep(delay)  # B starts once A waits on upstream; if B came late, the final row is the same
+        return operator_client().patch(f"{URL}{policy.uuid}/", change, format="json")
+
+    try:
+        response_a, response_b = run_concurrently(patch, [(0, {"subsidy_uuid": new_subsidy}),
+                                                          (0.5, {"active": False})])
+    finally:
+        upstream.control.set_latency(0)
+    assert (response_a.status_code, response_b.status_code) == (200, 200), (response_a.content, response_b.content)
+    policy = SubsidyAccessPolicy.objects.get(pk=policy.pk)
+    assert policy.active is False and str(policy.subsidy_uuid) == new_subsidy
+    saved = {(active, str(subsidy)) for active, subsidy in policy.history.values_list("active", "subsidy_uuid")}
+    assert {(False, DEMO["subsidy_uuid"]), (False, new_subsidy)} <= saved or \
+        {(True, new_subsidy), (False, new_subsidy)} <= saved
