@@ -8,12 +8,18 @@ from rest_framework import serializers
 from enterprise_access.apps.api.reasons import API_REASONS, REASON_UPSTREAM_UNAVAILABLE
 from enterprise_access.apps.core.lms_ids import LMS_USER_ID_MAX
 from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.content_assignments.models import AssignmentConfiguration
 from enterprise_access.apps.subsidy_access_policy.models import POLICY_CLASSES, SubsidyAccessPolicy
+from enterprise_access.apps.subsidy_access_policy.models.policy import (
+    canonical_group_uuids,
+    unknown_configuration_message,
+)
 
 MAX_LMS_USER_ID = LMS_USER_ID_MAX
 MAX_CONTENT_KEY_LENGTH = 255
 MAX_METADATA_BYTES = 8 * 1024
 MAX_CONTENT_KEYS = 50
+MAX_GROUP_UUIDS = 100
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -41,6 +47,15 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A uuid that must arrive as a string (DRF would read the number 5 as uuid 00000000-...-000000000005)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
         return super().to_internal_value(data)
 
 
@@ -210,10 +225,23 @@ class CreditsAvailableEntrySerializer(serializers.Serializer):
     learner_content_assignments = serializers.ListField(child=serializers.DictField())
 
 
+class AssignmentConfigurationField(StrictUUIDField):
+    """An assignment configuration, by uuid; the serializer checks it is the policy's customer's."""
+
+    def to_representation(self, value):
+        return super().to_representation(value.pk)
+
+
 class PolicySerializer(serializers.ModelSerializer):
     """A subsidy access policy. ``policy_type`` is set on create and fixed after."""
 
     policy_type = serializers.ChoiceField(choices=c.POLICY_TYPE_CHOICES)
+    assignment_configuration = AssignmentConfigurationField(
+        required=False, allow_null=True,
+        help_text="Assigned policies only: the uuid of one of the policy's own customer's assignment configurations.")
+    enterprise_group_uuids = serializers.ListField(
+        child=StrictUUIDField(), required=False, allow_empty=True, max_length=MAX_GROUP_UUIDS,
+        help_text="If not empty, only learners in one of these enterprise groups may redeem. A list of uuids.")
 
     class Meta:
         model = SubsidyAccessPolicy
@@ -230,6 +258,36 @@ class PolicySerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("A policy's type cannot change; create a new policy instead.")
         return value
 
+    def validate_enterprise_group_uuids(self, value):
+        return canonical_group_uuids([str(item) for item in value])[0]
+
+    def validate(self, attrs):
+        """The assignment configuration must be one of the policy's own customer's (the same 400 when unknown)."""
+        instance = self.instance
+        customer = attrs.get("enterprise_customer_uuid", getattr(instance, "enterprise_customer_uuid", None))
+        if "assignment_configuration" in attrs:
+            configuration_uuid = attrs["assignment_configuration"]
+        else:
+            configuration_uuid = getattr(instance, "assignment_configuration_id", None)
+        if configuration_uuid is None:
+            attrs_configuration = None
+        else:
+            attrs_configuration = AssignmentConfiguration.objects.filter(
+                pk=configuration_uuid, enterprise_customer_uuid=customer).first()
+            if attrs_configuration is None:
+                raise serializers.ValidationError(
+                    {"assignment_configuration": [unknown_configuration_message(configuration_uuid)]})
+            taken = SubsidyAccessPolicy.objects.filter(assignment_configuration=attrs_configuration)
+            if instance is not None:
+                taken = taken.exclude(pk=instance.pk)
+            if taken.exists():
+                raise serializers.ValidationError({"assignment_configuration": [
+                    f"Assignment configuration {configuration_uuid} is already another policy's: each assigned "
+                    "policy needs its own."]})
+        if "assignment_configuration" in attrs:
+            attrs["assignment_configuration"] = attrs_configuration
+        return attrs
+
     def _full_clean(self, instance):
         try:
             instance.full_clean()
@@ -244,9 +302,13 @@ class PolicySerializer(serializers.ModelSerializer):
         return instance
 
     def update(self, instance, validated_data):
+        """
+        Write only the fields the request sent, so a concurrent change of another field stands. The caller passes
+        the row read afresh under its lock (see the view's ``perform_update``).
+        """
         validated_data.pop("policy_type", None)
         for name, value in validated_data.items():
             setattr(instance, name, value)
         self._full_clean(instance)
-        instance.save()
+        instance.save(update_fields=[*validated_data, "modified"])
         return instance

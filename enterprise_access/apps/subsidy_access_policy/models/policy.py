@@ -6,8 +6,9 @@ models, and loading any row gives an instance of its type's class, so ``policy.c
 the right rules.
 """
 import hashlib
+import json
 import logging
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
@@ -99,6 +100,33 @@ def idempotency_key(*, subsidy_uuid, policy_uuid, lms_user_id, content_key, exis
     }
     digest = hashlib.md5(str(payload).encode("utf-8")).hexdigest()  # nosec: a key, not a secret
     return f"ledger-for-subsidy-{subsidy_uuid}-{digest}"
+
+
+def unknown_configuration_message(configuration_uuid) -> str:
+    return (f"No assignment configuration {configuration_uuid} belongs to this policy's enterprise customer: choose "
+            "one of its own configurations.")
+
+
+def canonical_group_uuids(value) -> tuple[list[str], str | None]:
+    """
+    ``enterprise_group_uuids`` as stored: a list of distinct uuids, each in canonical text form, in the given order.
+    Returns ``(uuids, None)``, or ``([], message)`` saying what to fix when ``value`` is not a list of uuids.
+    """
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return [], "Must be a list of enterprise group uuids, e.g. [\"3f1c...-...\"], or [] for no group restriction."
+    canonical = []
+    for item in value:
+        try:
+            text = str(UUID(item)) if isinstance(item, str) else None
+        except ValueError:
+            text = None
+        if text is None:
+            return [], f"Each entry must be an enterprise group uuid; {json.dumps(item, default=str)[:80]} is not."
+        if text not in canonical:
+            canonical.append(text)
+    return canonical, None
 
 
 class PolicyManager(models.Manager):
@@ -204,10 +232,32 @@ class SubsidyAccessPolicy(models.Model):
             value = getattr(self, field)
             if value is not None and value < 0:
                 errors[field] = "Must be zero or more."
+        groups, group_error = canonical_group_uuids(self.enterprise_group_uuids)
+        if group_error:
+            errors["enterprise_group_uuids"] = group_error
+        else:
+            self.enterprise_group_uuids = groups
+        configuration_error = self.assignment_configuration_error()
+        if configuration_error:
+            errors["assignment_configuration"] = configuration_error
         if policy_class is not SubsidyAccessPolicy:
-            errors.update(policy_class.type_errors(self))
+            for field, message in policy_class.type_errors(self).items():
+                errors.setdefault(field, message)
         if errors:
             raise ValidationError(errors)
+
+    def assignment_configuration_error(self) -> str | None:
+        """
+        A message when the assignment configuration is not one of the policy's own customer's. The same words for
+        another customer's configuration as for an unknown one, so the answer tells nobody that it exists.
+        """
+        if not self.assignment_configuration_id:
+            return None
+        owned = AssignmentConfiguration.objects.filter(pk=self.assignment_configuration_id,
+                                                       enterprise_customer_uuid=self.enterprise_customer_uuid)
+        if self.enterprise_customer_uuid and owned.exists():
+            return None
+        return unknown_configuration_message(self.assignment_configuration_id)
 
     @staticmethod
     def type_errors(policy) -> dict:

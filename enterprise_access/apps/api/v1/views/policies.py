@@ -1,11 +1,12 @@
 """``/api/v1/subsidy-access-policies/``: operators list, read, create and update; enterprise admins read their own."""
-from django.db import transaction
+from django.db import router, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 
 from enterprise_access.apps.core import roles
+from enterprise_access.apps.core.databases import lock_row
 from enterprise_access.apps.subsidy_access_policy.models import SubsidyAccessPolicy
 from enterprise_access.apps.subsidy_access_policy.tenancy import (
     TENANCY_FIELDS,
@@ -22,8 +23,8 @@ from .redeem import COMMON_ERRORS
 class PolicyChangedMeanwhile(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "policy_changed"
-    default_detail = ("The policy's customer, subsidy or catalog was changed by someone else while this change was "
-                      "being checked; nothing was saved. Reload the policy and make the change again.")
+    default_detail = ("The policy's customer, subsidy, catalog or active switch was changed by someone else while "
+                      "this change was being checked; nothing was saved. Reload the policy and make the change again.")
 
 
 WRITE_ERRORS = {
@@ -139,16 +140,24 @@ class SubsidyAccessPolicyViewSet(RequestIdMixin, mixins.ListModelMixin, mixins.R
         new_customer = serializer.validated_data.get("enterprise_customer_uuid")
         if new_customer and not self._is_writer(new_customer):
             raise PermissionDenied("You may not move a policy to a customer you do not operate.")
-        seen = self._check_tenancy(serializer)
-        if seen is None:
-            serializer.save()
-            return
-        with transaction.atomic():
-            # The check ran on the row as it was read; another writer may have changed one of the three fields
-            # meanwhile (two operators, two tabs). Save only if the row still holds what the check assumed.
-            current = SubsidyAccessPolicy.objects.select_for_update().filter(pk=instance.pk).values(
-                *TENANCY_FIELDS).first()
-            unchanged = {name: getattr(instance, name) for name in TENANCY_FIELDS}
-            if current is None or any(str(current[name]) != str(unchanged[name]) for name in TENANCY_FIELDS):
+        seen = self._check_tenancy(serializer)  # asks upstream: before, never inside, the row lock
+        using = router.db_for_write(SubsidyAccessPolicy)
+        with transaction.atomic(using=using):
+            # The request was validated against the row as read before the (slow) tenancy check; another writer
+            # may have saved meanwhile (two operators, two tabs). Re-read the row under its lock and write only the
+            # fields this request sent onto it, so the other writer's fields stand.
+            current = lock_row(SubsidyAccessPolicy, instance.pk, using)
+            if current is None:
+                raise NotFound("No subsidy access policy with this uuid is visible to you.")
+            changes = serializer.validated_data
+            if seen is not None:
+                # The check ran on the customer, subsidy and catalog as read: save only if the row still holds them.
+                unchanged = {name: getattr(instance, name) for name in TENANCY_FIELDS}
+                if any(str(getattr(current, name)) != str(unchanged[name]) for name in TENANCY_FIELDS):
+                    raise PolicyChangedMeanwhile()
+            elif needs_tenancy_check(current, changes):
+                # Unchecked when read (e.g. it was active then) but the row now needs the check (it was switched
+                # off meanwhile and this request switches it on): nothing saved, the caller reloads and retries.
                 raise PolicyChangedMeanwhile()
+            serializer.instance = current
             serializer.save()
