@@ -145,6 +145,15 @@ def test_groups_are_stored_canonical_and_learners_get_an_answer(upstream):
     assert answer.reason == c.REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP
 
 
+@pytest.mark.parametrize("stored", [5, "abc", {"a": 1}, ["not-a-uuid"]], ids=repr)
+def test_a_row_stored_before_the_validation_refuses_as_misconfigured_not_500(upstream, stored):
+    policy = PerLearnerEnrollmentPolicyFactory(**DEMO, active=True)
+    SubsidyAccessPolicy.objects.filter(uuid=policy.uuid).update(enterprise_group_uuids=stored)  # as an old row holds
+    policy.refresh_from_db()
+    answer = policy.can_redeem(upstream.learner["lms_user_id"], upstream.run)
+    assert (answer.redeemable, answer.reason) == (False, c.REASON_POLICY_MISCONFIGURED)
+
+
 @pytest.mark.parametrize("bad", BAD_GROUPS, ids=repr)
 def test_the_models_clean_refuses_what_the_admin_form_could_send(bad):
     policy = PerLearnerEnrollmentPolicyFactory(**DEMO)

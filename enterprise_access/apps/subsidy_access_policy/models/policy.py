@@ -365,8 +365,12 @@ class SubsidyAccessPolicy(models.Model):
             if learner is None:
                 return CanRedeemResult(False, c.REASON_LEARNER_NOT_IN_ENTERPRISE, assignment=assignment)
             if self.enterprise_group_uuids:
-                learner_groups = {str(g) for g in learner.get("enterprise_group") or []}
-                if not learner_groups & {str(g) for g in self.enterprise_group_uuids}:
+                groups, group_error = canonical_group_uuids(self.enterprise_group_uuids)
+                if group_error:
+                    # A row written before the groups were validated: it can pay nobody until fixed.
+                    return CanRedeemResult(False, c.REASON_POLICY_MISCONFIGURED, assignment=assignment)
+                learner_groups = {str(g).lower() for g in learner.get("enterprise_group") or []}
+                if not learner_groups & set(groups):
                     return CanRedeemResult(False, c.REASON_LEARNER_NOT_IN_ENTERPRISE_GROUP, assignment=assignment)
 
         if not self.catalog_contains(content_key):
