@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from enterprise_access import celery_app
 from enterprise_access.apps.subsidy_access_policy import bulk_forcing
+from enterprise_access.apps.subsidy_access_policy.admin import forced_redemption as forced_admin
 from enterprise_access.apps.subsidy_access_policy.bulk_forcing import run_bulk_forcing, start_bulk_forcing
 from enterprise_access.apps.subsidy_access_policy.forcing import inputs_digest
 from enterprise_access.apps.subsidy_access_policy.models import (
@@ -96,7 +97,105 @@ def eager():
     celery_app.conf.task_always_eager = False
 
 
+# ----- the confirmation carries what it showed ---------------------------------------------------------------------
+
+def test_the_confirmation_carries_each_listed_records_inputs_fingerprint(world, forcer):
+    data = confirmation(tab(forcer), world)
+    for record in world:
+        assert data[f"_confirmed_inputs_{record.pk}"] == [inputs_digest(record)]
+
+
+# ----- inline (a small selection is forced in the request) ---------------------------------------------------------
+
+def test_a_record_changed_in_another_tab_is_refused_inline_and_nothing_is_charged(world, upstream, forcer):
+    changed, unchanged = world
+    tab_a = tab(forcer)
+    yes = confirmation(tab_a, world)  # lists learner 1 / run 2
+    edit_in_tab_b(forcer, changed, lms_user_id=learner(upstream, 2), course_run_key=upstream.runs[0])
+
+    response = tab_a.post(reverse(LIST_URL), yes)
+
+    assert response.status_code == 302
+    changed.refresh_from_db()
+    unchanged.refresh_from_db()
+    assert changed.state == "waiting" and changed.redeemed_at is None and changed.errored_at is None
+    assert charged(upstream, learner(upstream, 2)) == [] and charged(upstream, learner(upstream, 1)) == []
+    assert not RedemptionAttempt.objects.filter(forced_redemption=changed).exists()
+    messages = texts(response)
+    assert any(level == "warning" and str(changed.pk) in text and "changed since the confirmation" in text
+               and "Nothing was redeemed" in text for level, text in messages)
+    # The other record, unchanged, is forced as shown.
+    assert unchanged.state == "redeemed" and len(charged(upstream, learner(upstream, 0))) == 1
+
+
+def test_a_confirmation_without_a_records_fingerprint_forces_nothing_for_it(world, upstream, forcer):
+    tab_a = tab(forcer)
+    yes = confirmation(tab_a, world)
+    del yes[f"_confirmed_inputs_{world[0].pk}"]
+    yes[f"_confirmed_inputs_{world[1].pk}"] = ["0" * 32]  # a fingerprint it never showed
+
+    response = tab_a.post(reverse(LIST_URL), yes)
+
+    assert response.status_code == 302
+    assert charged(upstream, learner(upstream, 0)) == [] and charged(upstream, learner(upstream, 1)) == []
+    assert not RedemptionAttempt.objects.exists()
+    assert ForcedPolicyRedemption.objects.filter(redeemed_at__isnull=True, errored_at__isnull=True).count() == 2
+    refused = [text for level, text in texts(response) if level == "warning" and "was not forced" in text]
+    assert len(refused) == 2
+
+
+def test_an_edit_between_the_check_and_the_claim_is_refused_inline(world, upstream, forcer, monkeypatch):
+    """Tab B saves just after "Yes" compared the fingerprint: the claim insists on those inputs, nothing runs."""
+    record = world[0]
+    tab_a = tab(forcer)
+    yes = confirmation(tab_a, [record])
+    real_force = forced_admin.force_redemption
+
+    def tab_b_saves_then_force(**kwargs):
+        ForcedPolicyRedemption.objects.filter(pk=record.pk).update(lms_user_id=learner(upstream, 2),
+                                                                    course_run_key=upstream.runs[0])
+        return real_force(**kwargs)
+
+    monkeypatch.setattr(forced_admin, "force_redemption", tab_b_saves_then_force)
+    response = tab_a.post(reverse(LIST_URL), yes)
+
+    record.refresh_from_db()
+    assert record.redeemed_at is None and record.run_started_at is None
+    assert charged(upstream, learner(upstream, 2)) == [] and charged(upstream, learner(upstream, 1)) == []
+    assert any(level == "warning" and "inputs changed after they were confirmed" in text
+               for level, text in texts(response))
+
+
 # ----- bulk job (a large selection is forced by a worker) ----------------------------------------------------------
+
+def test_a_record_changed_before_yes_is_left_out_of_the_bulk_job(world, upstream, forcer, settings, eager):
+    settings.BULK_FORCING_INLINE_MAX = 1
+    changed, unchanged = world
+    tab_a = tab(forcer)
+    yes = confirmation(tab_a, world)
+    edit_in_tab_b(forcer, changed, lms_user_id=learner(upstream, 2), course_run_key=upstream.runs[0])
+
+    response = tab_a.post(reverse(LIST_URL), yes)
+
+    job = BulkForcingJob.objects.get()
+    assert response.status_code == 302
+    assert list(job.rows.values_list("forced_redemption_id", "confirmed_inputs", "result")) == [
+        (unchanged.pk, inputs_digest(unchanged), BulkForcingRow.REDEEMED)]
+    changed.refresh_from_db()
+    assert changed.redeemed_at is None and charged(upstream, learner(upstream, 2)) == []
+    assert any(level == "warning" and str(changed.pk) in text for level, text in texts(response))
+
+
+def test_a_bulk_selection_whose_records_all_changed_starts_no_job(world, upstream, forcer, settings):
+    settings.BULK_FORCING_INLINE_MAX = 1
+    tab_a = tab(forcer)
+    yes = confirmation(tab_a, world)
+    for record in world:
+        edit_in_tab_b(forcer, record, course_run_key=upstream.runs[0])
+    response = tab_a.post(reverse(LIST_URL), yes)
+    assert response.status_code == 302 and not BulkForcingJob.objects.exists()
+    assert len([1 for level, _ in texts(response) if level == "warning"]) == 2
+
 
 def test_a_record_changed_after_the_job_started_is_not_forced_by_the_worker(world, upstream, forcer, settings):
     """The job was written (no worker yet); tab B edits a record; the worker then refuses that row, spends nothing."""
