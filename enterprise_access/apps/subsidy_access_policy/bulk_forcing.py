@@ -4,8 +4,10 @@ Bulk forcing: many waiting forced redemptions forced by a Celery worker, one at 
 ``start_bulk_forcing`` writes the job and its rows and, once they are committed, sends the job's id to the broker;
 the request that asked for it returns at once. ``run_bulk_forcing`` is the task's body: it forces each row still
 without a result through ``forcing.force_redemption`` (which claims the record, so a record redeems at most once)
-and writes the row's result. Run again (a redelivered message, a stalled job restarted by staff), it continues
-with the rows that have none: rows already forced are not forced again.
+and writes the row's result. Each row carries the fingerprint of the record's inputs as the staff member confirmed
+them; the worker forces the record only with those inputs, so a record edited after the confirmation (another tab,
+another staff member) is reported as changed and nothing is spent on it. Run again (a redelivered message, a
+stalled job restarted by staff), it continues with the rows that have none: rows already forced are not forced again.
 """
 import csv
 import io
@@ -16,7 +18,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from .forcing import CODE_FORCING_IN_PROGRESS, force_redemption
+from .forcing import CODE_FORCING_IN_PROGRESS, CODE_FORCING_INPUTS_CHANGED, force_redemption, inputs_digest, inputs_of
 from .models import BulkForcingJob, BulkForcingRow, ForcedPolicyRedemption
 
 logger = logging.getLogger(__name__)
@@ -25,12 +27,24 @@ RESULT_COLUMNS = ("position", "forced_redemption_uuid", "policy_uuid", "lms_user
                   "transaction_uuid", "error_message", "finished_at")
 
 
-def start_bulk_forcing(*, records, acting_user) -> BulkForcingJob:
-    """A job forcing ``records`` (in the order given) as ``acting_user``, sent to a worker after commit."""
+INPUTS_CHANGED_MESSAGE = ("Its inputs changed after the confirmation was shown (in another tab, or by another staff "
+                          "member); nothing was redeemed. Review the record and force it again.")
+
+
+def start_bulk_forcing(*, records, acting_user, confirmed_digests=None) -> BulkForcingJob:
+    """
+    A job forcing ``records`` (in the order given) as ``acting_user``, sent to a worker after commit.
+
+    ``confirmed_digests`` maps a record's pk to the ``inputs_digest`` the staff member confirmed; without it, each
+    record is confirmed with the inputs it has in ``records`` (what the caller read).
+    """
+    if confirmed_digests is None:
+        confirmed_digests = {record.pk: inputs_digest(record) for record in records}
     with transaction.atomic():
         job = BulkForcingJob.objects.create(created_by=acting_user, total=len(records))
         BulkForcingRow.objects.bulk_create(
-            [BulkForcingRow(job=job, position=position, forced_redemption_id=record.pk)
+            [BulkForcingRow(job=job, position=position, forced_redemption_id=record.pk,
+                            confirmed_inputs=confirmed_digests.get(record.pk) or "")
              for position, record in enumerate(records, start=1)],
             batch_size=500,
         )
@@ -77,11 +91,18 @@ def _force_row(row_pk, acting_user) -> None:
     record = row.forced_redemption
     if record.redeemed_at is not None:
         result, tx, message = BulkForcingRow.ALREADY_REDEEMED, record.transaction_uuid, ""
+    elif not row.confirmed_inputs or row.confirmed_inputs != inputs_digest(record):
+        result, tx, message = BulkForcingRow.INPUTS_CHANGED, None, INPUTS_CHANGED_MESSAGE
     else:
-        outcome = force_redemption(forced_redemption=record, acting_user=acting_user)
+        # The claim insists on the inputs just read (which match the confirmed fingerprint): an edit made
+        # between this read and the claim makes the claim fail, and nothing is spent.
+        outcome = force_redemption(forced_redemption=record, acting_user=acting_user,
+                                   confirmed_inputs=inputs_of(record))
         if outcome.succeeded:
             result = BulkForcingRow.ALREADY_REDEEMED if outcome.already_redeemed else BulkForcingRow.REDEEMED
             tx, message = record.transaction_uuid, ""
+        elif outcome.code == CODE_FORCING_INPUTS_CHANGED:
+            result, tx, message = BulkForcingRow.INPUTS_CHANGED, None, INPUTS_CHANGED_MESSAGE
         elif outcome.code == CODE_FORCING_IN_PROGRESS and record.redeemed_at is None and record.errored_at is None:
             result, tx, message = BulkForcingRow.BUSY, None, (
                 "Another forcing held this record; nothing was done. If no forcing is running, "

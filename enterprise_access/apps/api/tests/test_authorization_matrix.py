@@ -528,7 +528,7 @@ def test_admin(request, label, page, caller, expected):
     elif page in ("force_action_confirm", "force_action_run"):
         data = {"action": "force_redemption_action", "_selected_action": [str(world.forced.pk)], "index": "0"}
         if page == "force_action_run":
-            data["post"] = "yes"
+            data.update({"post": "yes", f"_confirmed_inputs_{world.forced.pk}": inputs_digest(world.forced)})
         response = client.post(url, data)
     elif page == "redeem_post":
         response = client.post(url, {"_confirmed_inputs": inputs_digest(world.forced), "_redeem": "Yes"})

@@ -421,7 +421,13 @@ class ForcedPolicyRedemptionAdmin(StaffSeeForcersAct, ReadOnlyHistoryAdmin):
 
     @admin.action(description="Force redemption", permissions=["force"])
     def force_redemption_action(self, request, queryset):
-        """Confirm, then force each selected record that has not redeemed, reporting on each."""
+        """
+        Confirm, then force each selected record that has not redeemed, reporting on each.
+
+        The confirmation carries each listed record's inputs fingerprint; "Yes" forces a record only with the inputs
+        it showed. A record changed since (another tab, another staff member), or one the confirmation did not list,
+        is refused and nothing is spent on it.
+        """
         if not self.has_force_permission(request):  # the permissions= check guards the list; be explicit anyway
             self.message_user(request, "You do not have permission to force redemptions.", messages.ERROR)
             return None
@@ -434,6 +440,8 @@ class ForcedPolicyRedemptionAdmin(StaffSeeForcersAct, ReadOnlyHistoryAdmin):
                 "title": "Force redemption: are you sure?",
                 "opts": self.model._meta,
                 "to_force": to_force,
+                "confirmed_inputs": [(f"{CONFIRMED_INPUTS}_{record.pk}", inputs_digest(record))
+                                     for record in to_force],
                 "in_background": len(to_force) > settings.BULK_FORCING_INLINE_MAX,
                 "skipped": skipped,
                 "selected": records,
@@ -446,14 +454,28 @@ class ForcedPolicyRedemptionAdmin(StaffSeeForcersAct, ReadOnlyHistoryAdmin):
                 request, "admin/subsidy_access_policy/forcedpolicyredemption/force_redemption_confirmation.html",
                 context,
             )
-        if len(to_force) > settings.BULK_FORCING_INLINE_MAX:
-            # Too many to force within one request: a background job forces them (decision record 0019).
-            job = start_bulk_forcing(records=to_force, acting_user=request.user)
-            messages.success(request, f"{len(to_force)} records are being forced in the background"
-                                      f"{f' ({len(skipped)} already redeemed, skipped)' if skipped else ''}.")
-            return HttpResponseRedirect(reverse("admin:subsidy_access_policy_bulkforcingjob_change", args=[job.pk]))
         for record in skipped:
             messages.info(request, f"{record} was already redeemed (transaction {record.transaction_uuid}); skipped.")
+        confirmed, changed, shown = [], [], {}
         for record in to_force:
-            report(request, record, force_redemption(forced_redemption=record, acting_user=request.user))
+            shown[record.pk] = request.POST.get(f"{CONFIRMED_INPUTS}_{record.pk}", "")
+            (confirmed if shown[record.pk] == inputs_digest(record) else changed).append(record)
+        for record in changed:
+            messages.warning(request, f"{record} was not forced: it changed since the confirmation was shown (in "
+                                      "another tab, or by another staff member), or that confirmation did not list "
+                                      "it. Nothing was redeemed for it. Review it and force it again.")
+        if len(to_force) > settings.BULK_FORCING_INLINE_MAX:
+            # Too many to force within one request: a background job forces them (decision record 0019), each row
+            # with the inputs fingerprint its confirmation showed.
+            if not confirmed:
+                return None
+            job = start_bulk_forcing(records=confirmed, acting_user=request.user,
+                                     confirmed_digests={record.pk: shown[record.pk] for record in confirmed})
+            messages.success(request, f"{len(confirmed)} records are being forced in the background"
+                                      f"{f' ({len(skipped)} already redeemed, skipped)' if skipped else ''}.")
+            return HttpResponseRedirect(reverse("admin:subsidy_access_policy_bulkforcingjob_change", args=[job.pk]))
+        for record in confirmed:
+            # The claim insists on the inputs just compared with the confirmation: an edit in between is refused.
+            report(request, record, force_redemption(forced_redemption=record, acting_user=request.user,
+                                                     confirmed_inputs=inputs_of(record)))
         return None

@@ -76,13 +76,19 @@ class BulkForcingRow(models.Model):
     ALREADY_REDEEMED = "already_redeemed"
     ERRORED = "errored"
     BUSY = "busy"
+    INPUTS_CHANGED = "inputs_changed"
     RESULTS = ((PENDING, "pending"), (REDEEMED, "redeemed"), (ALREADY_REDEEMED, "already redeemed"),
-               (ERRORED, "errored"), (BUSY, "not forced: another forcing held the record"))
+               (ERRORED, "errored"), (BUSY, "not forced: another forcing held the record"),
+               (INPUTS_CHANGED, "not forced: its inputs changed after they were confirmed"))
 
     job = models.ForeignKey(BulkForcingJob, on_delete=models.CASCADE, related_name="rows")
     position = models.PositiveIntegerField(help_text="Order within the job (1 = first).")
     forced_redemption = models.ForeignKey(ForcedPolicyRedemption, on_delete=models.PROTECT, related_name="+",
                                           help_text="The record this row forces.")
+    confirmed_inputs = models.CharField(
+        max_length=64, blank=True, default="",
+        help_text="The fingerprint of the record's inputs as the staff member confirmed them: the worker forces the "
+                  "record only if it still has those inputs (empty: nothing was confirmed, so it is not forced).")
     result = models.CharField(max_length=32, choices=RESULTS, blank=True, default=PENDING, db_index=True,
                               help_text="Empty while the row waits for the worker.")
     transaction_uuid = models.UUIDField(null=True, blank=True, help_text="The subsidy transaction, if redeemed.")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from enterprise_access import celery_app
 from enterprise_access.apps.subsidy_access_policy import bulk_forcing
 from enterprise_access.apps.subsidy_access_policy.bulk_forcing import run_bulk_forcing, start_bulk_forcing
+from enterprise_access.apps.subsidy_access_policy.forcing import inputs_digest
 from enterprise_access.apps.subsidy_access_policy.models import BulkForcingJob, BulkForcingRow, ForcedPolicyRedemption
 from enterprise_access.apps.subsidy_access_policy.tasks import force_bulk_job
 from enterprise_access.devtools.management.commands.run_demo import worker_command
@@ -164,8 +165,10 @@ def test_an_unknown_job_is_nothing_to_do():
 # ----- the action hands large selections to the background -------------------------------------------------------
 
 def force_action(client, records, **extra):
+    """The confirmed action, carrying each record's inputs fingerprint as its confirmation showed it."""
+    digests = {f"_confirmed_inputs_{r.pk}": inputs_digest(r) for r in records}
     return client.post(reverse(LIST_URL), {"action": "force_redemption_action", "post": "yes", "index": "0",
-                                           "_selected_action": [str(r.pk) for r in records], **extra})
+                                           "_selected_action": [str(r.pk) for r in records], **digests, **extra})
 
 
 def test_a_large_selection_is_forced_in_the_background_eagerly(client, records, upstream, settings, eager):
@@ -240,7 +243,7 @@ def test_job_pages_in_every_state_and_the_csv(client, policy_world, who):
         assert len(lines) == job.total
     finished = world.jobs["finished"]
     lines = list(csv.DictReader(io.StringIO(client.get(job_url(finished, "results")).content.decode())))
-    assert [line["result"] for line in lines] == ["redeemed", "already_redeemed", "errored", "busy"]
+    assert [line["result"] for line in lines] == ["redeemed", "already_redeemed", "errored", "busy", "inputs_changed"]
     assert lines[0]["transaction_uuid"] and lines[2]["error_message"].startswith("not_enough_value_in_subsidy")
     assert client.get(job_url(finished) + "?result=errored").status_code == 200
     assert client.get(job_url(finished) + "?page=99").status_code == 200

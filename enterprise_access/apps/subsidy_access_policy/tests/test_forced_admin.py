@@ -10,6 +10,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from enterprise_access.apps.subsidy_access_policy import constants as c
+from enterprise_access.apps.subsidy_access_policy.forcing import inputs_digest
 from enterprise_access.apps.subsidy_access_policy.models import (
     AttemptSource,
     ForcedPolicyRedemption,
@@ -156,9 +157,11 @@ def test_a_price_for_a_policy_that_pays_the_catalog_price_is_refused(client, ups
 
 
 def _select(records, *, confirm):
+    """The action's form; confirmed, it carries each record's inputs fingerprint as its confirmation showed it."""
     data = {"action": "force_redemption_action", "_selected_action": [str(r.pk) for r in records]}
     if confirm:
         data["post"] = "yes"
+        data.update({f"_confirmed_inputs_{r.pk}": inputs_digest(r) for r in records})
     return data
 
 
