@@ -19,7 +19,8 @@ from .helpers import OPERATOR_ROLE, client_with_token
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/subsidy-access-policies/"
-FEW = hypothesis_settings(max_examples=50, deadline=None,
+# Derandomized, as the suite's other property tests: CI replays the same examples (longer runs: make fuzz).
+FEW = hypothesis_settings(max_examples=50, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -181,7 +182,8 @@ def test_property_a_token_maps_to_its_lms_identity_or_is_refused(superuser, user
     except AuthenticationFailed as refused:
         assert str(refused.detail)  # a message, whatever the claims
         assert not _valid_lms_id(user_id) or not isinstance(roles, (list, type(None))) \
-            or not isinstance(email, (str, type(None))) or not isinstance(username, (str, type(None))) \
+            or not isinstance(email, (str, type(None))) or not (email or "").isprintable() \
+            or not isinstance(username, (str, type(None))) \
             or any(not isinstance(r, str) or not r for r in roles or [])
     else:
         assert _valid_lms_id(user_id) and user.lms_user_id == user_id
