@@ -30,6 +30,7 @@ from ..selectors import attempt_summary
 from . import charts
 from .attempt_display import OUTCOME_COLORS, outcome_color, outcome_label, source_label, why
 from .attempt_search import AttemptQLSchema
+from .read_only import WrittenByTheServiceOnly
 
 COUNT_CAP = 10_000
 # With no date filter, the charts cover this many days up to today.
@@ -104,7 +105,7 @@ class SummaryChangeList(DjangoQLChangeList):
 
 
 @admin.register(RedemptionAttempt)
-class RedemptionAttemptAdmin(DjangoQLSearchMixin, admin.ModelAdmin):
+class RedemptionAttemptAdmin(WrittenByTheServiceOnly, DjangoQLSearchMixin, admin.ModelAdmin):
     change_list_template = "admin/subsidy_access_policy/redemptionattempt/change_list.html"
     list_display = ("started", "outcome_badge", "why", "learner", "content", "policy_name", "source_short",
                     "transaction")
@@ -139,15 +140,6 @@ class RedemptionAttemptAdmin(DjangoQLSearchMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # ----- search -------------------------------------------------------------------------------------
 

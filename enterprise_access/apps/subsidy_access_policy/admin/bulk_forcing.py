@@ -29,6 +29,7 @@ from ..bulk_forcing import enqueue, job_counts, results_csv
 from ..bulk_upload import UploadRefused, read_upload, save_upload, validate_rows
 from ..models import BulkForcingJob, BulkForcingRow, SubsidyAccessPolicy
 from .forced_redemption import StaffSeeForcersAct
+from .read_only import WrittenByTheServiceOnly
 
 TEMPLATES = "admin/subsidy_access_policy/bulkforcingjob/"
 SIGNING_SALT = "enterprise_access.bulk_upload"
@@ -52,24 +53,13 @@ def _signer_salt(request, policy) -> str:
 
 
 @admin.register(BulkForcingJob)
-class BulkForcingJobAdmin(StaffSeeForcersAct, admin.ModelAdmin):
+class BulkForcingJobAdmin(StaffSeeForcersAct, WrittenByTheServiceOnly, admin.ModelAdmin):
     """Jobs are written by the "Force redemption" action; here they are only followed."""
 
     list_display = ("job_link", "state", "progress", "created_by", "created", "finished_at")
     list_select_related = ("created_by",)
     ordering = ("-created",)
     change_list_template = TEMPLATES + "change_list.html"
-
-    # ----- permissions ------------------------------------------------------------------------------
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     # ----- list -------------------------------------------------------------------------------------
 
