@@ -141,16 +141,11 @@ def _check_cells(row: UploadRow, assigned: bool) -> None:
         row.errors.append("no learner: fill lms_user_id or email.")
     elif row.lms_user_id_text:
         text = row.lms_user_id_text
-        if text.lstrip("-+").isdigit() and text.isascii():
-            value = int(text)
-            if 1 <= value <= MAX_LMS_USER_ID:
-                row.lms_user_id = value
-            else:
-                row.errors.append(f"lms_user_id {text} is out of range: it must be 1 to {MAX_LMS_USER_ID}.")
-        elif _looks_like_formula(text):
-            row.errors.append("lms_user_id looks like a spreadsheet formula; give the number itself.")
-        else:
-            row.errors.append(f"lms_user_id {text[:40]!r} is not a whole number.")
+        row.lms_user_id = _whole_number(
+            row, text, digits=text.lstrip("-+"), upper=MAX_LMS_USER_ID,
+            out_of_range=f"lms_user_id {text} is out of range: it must be 1 to {MAX_LMS_USER_ID}.",
+            formula="lms_user_id looks like a spreadsheet formula; give the number itself.",
+            not_a_number=f"lms_user_id {text[:40]!r} is not a whole number.")
     elif _looks_like_formula(row.email):
         row.errors.append("email looks like a spreadsheet formula; give the address itself.")
     elif "@" not in row.email[1:] or len(row.email) > 254 or any(ch.isspace() for ch in row.email):
@@ -177,16 +172,25 @@ def _check_cells(row: UploadRow, assigned: bool) -> None:
     if not assigned:
         row.errors.append("leave price empty: this policy pays the course's catalog price.")
         return
-    if text.isdigit() and text.isascii():
+    row.price_cents = _whole_number(
+        row, text, digits=text, upper=MAX_PRICE_CENTS,
+        out_of_range=f"price {text} is out of range: USD cents from 1 to {MAX_PRICE_CENTS:,}.",
+        formula="price looks like a spreadsheet formula; give the number of cents.",
+        not_a_number=f"price {text[:40]!r} is not a whole number of USD cents (19900 for $199.00).")
+
+
+def _whole_number(row, text, *, digits, upper, out_of_range, formula, not_a_number):
+    """``text`` as a whole number in 1..``upper`` (ASCII digits only), or None with the matching error on ``row``."""
+    if digits.isdigit() and text.isascii():
         value = int(text)
-        if 1 <= value <= MAX_PRICE_CENTS:
-            row.price_cents = value
-        else:
-            row.errors.append(f"price {text} is out of range: USD cents from 1 to {MAX_PRICE_CENTS:,}.")
+        if 1 <= value <= upper:
+            return value
+        row.errors.append(out_of_range)
     elif _looks_like_formula(text):
-        row.errors.append("price looks like a spreadsheet formula; give the number of cents.")
+        row.errors.append(formula)
     else:
-        row.errors.append(f"price {text[:40]!r} is not a whole number of USD cents (19900 for $199.00).")
+        row.errors.append(not_a_number)
+    return None
 
 
 def _in_threads(fn, items):

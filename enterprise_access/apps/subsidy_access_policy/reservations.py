@@ -224,9 +224,9 @@ def committed_under_other_policies(policy, lms_user_id, content_key) -> list:
     """
     others = (SubsidyAccessPolicy.objects.using(DB)
               .filter(enterprise_customer_uuid=policy.enterprise_customer_uuid)
-              .exclude(subsidy_uuid=policy.subsidy_uuid).values_list("uuid", flat=True))
-    return list(SpendReservation.objects.using(DB).filter(
-        policy_id__in=list(others), lms_user_id=lms_user_id, state=ReservationState.COMMITTED,
+              .exclude(subsidy_uuid=policy.subsidy_uuid).values("uuid"))
+    return list(SpendReservation.objects.using(DB).filter(  # one query: the policies are a subquery
+        policy_id__in=others, lms_user_id=lms_user_id, state=ReservationState.COMMITTED,
         content_key=content_key, transaction_uuid__isnull=False))
 
 

@@ -70,6 +70,18 @@ def assert_money_invariants(upstream, policy, *, limit=None):
     assert {tx["uuid"] for tx in rows if tx["state"] == "committed"} <= {str(u) for u in named}
 
 
+def redeem_in_background(policy, lms_user_id, content_key):
+    """Start one redemption on a thread; its result lands in ``results["run"]`` once the thread is joined."""
+    results = {}
+
+    def redeem():
+        results["run"] = redeem_policy(policy=policy, lms_user_id=lms_user_id, content_key=content_key)
+
+    thread = threading.Thread(target=redeem)
+    thread.start()
+    return thread, results
+
+
 def settle_everything():
     """A reconciliation pass once every run has ended (nothing can still be sending)."""
     return reconcile(takeover_seconds=0)
@@ -349,14 +361,7 @@ def test_freezing_a_policy_mid_request_stops_the_redemption_before_any_spend(ups
     policy = build_world_policy()
     # Hold the run in its spend reading, after eligibility, then freeze the policy through the API.
     upstream.control.add_fault("subsidy", method="GET", path=CREATE, status=None, delay_ms=800, times=1)
-    results = {}
-
-    def redeem():
-        results["run"] = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"],
-                                       content_key=upstream.run)
-
-    thread = threading.Thread(target=redeem)
-    thread.start()
+    thread, results = redeem_in_background(policy, upstream.learner["lms_user_id"], upstream.run)
     time.sleep(0.3)
     frozen = operator_client().patch(f"/api/v1/subsidy-access-policies/{policy.uuid}/",
                                      {"active": False, "spend_limit": 0}, format="json")
@@ -598,14 +603,7 @@ def test_a_run_whose_reservation_reconciliation_committed_answers_with_the_trans
     settings.UPSTREAM_READ_TIMEOUT = 1.0
     upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=503, phase="after", times=1)
     upstream.control.add_fault("subsidy", method="POST", path=CREATE, status=None, delay_ms=2500, times=1)
-    results = {}
-
-    def redeem():
-        results["run"] = redeem_policy(policy=policy, lms_user_id=upstream.learner["lms_user_id"],
-                                       content_key=upstream.run)
-
-    thread = threading.Thread(target=redeem)
-    thread.start()
+    thread, results = redeem_in_background(policy, upstream.learner["lms_user_id"], upstream.run)
     assert wait_for_ledger(upstream, policy, 1)
     assert reconcile()["reservations_committed"] == 1
     thread.join(15)
